@@ -1,0 +1,44 @@
+//! Support for the crate's doc examples and tests, not part of the API.
+//!
+//! An example that mounts first enters a private mount namespace, so that
+//! nothing it does reaches the host's mount table, and works in a tmpfs
+//! mounted over `/tmp` inside that namespace, so that nothing is left on the
+//! host's disk either.
+
+use std::path::PathBuf;
+
+/// Whether the process runs with uid 0.
+#[must_use]
+pub fn is_root() -> bool {
+    crate::raw::is_root()
+}
+
+/// Moves the calling thread into a new mount namespace in which every mount
+/// is private, and mounts a fresh tmpfs on `/tmp` there. Returns `false`
+/// (and says so on stderr) when not root, so that an example can skip.
+///
+/// # Panics
+///
+/// If root cannot make the namespace.
+#[must_use]
+pub fn enter_private_mount_ns() -> bool {
+    if !is_root() {
+        eprintln!("mountfd: skipped: mounting needs root");
+        return false;
+    }
+    crate::raw::enter_private_mount_ns().expect("a private mount namespace with a tmpfs on /tmp");
+    true
+}
+
+/// A fresh directory under `/tmp` (a private tmpfs after
+/// [`enter_private_mount_ns`]).
+///
+/// # Panics
+///
+/// If it cannot be created.
+#[must_use]
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mountfd-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}

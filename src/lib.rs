@@ -1,0 +1,72 @@
+//! Safe, typed access to the Linux file-descriptor mount API.
+//!
+//! `mountfd` turns a directory or file into an id-mapped, optionally
+//! read-only bind mount—including on a source that is itself already
+//! id-mapped—with a few safe calls and no helper binary:
+//!
+//! - [`IdMap`] parses and validates id maps (`0:100000:65536`) and writes
+//!   them in the kernel's `from to range` column order;
+//! - [`UserNs`] creates a user namespace carrying those maps, from any
+//!   process, threaded or not, without spawning or forking;
+//! - [`DetachedMount`] clones a tree with `open_tree_attr` (id map,
+//!   read-only and other [`MountAttr`]s applied atomically) and attaches it
+//!   with `move_mount`;
+//! - [`FsContext`] creates new filesystems through `fsopen`/`fsmount`,
+//!   reporting the kernel's own messages on failure.
+//!
+//! Every fd is an [`OwnedFd`](std::os::fd::OwnedFd) underneath, close-on-exec,
+//! and closed (unmounting anything unattached) on drop. Errors name the
+//! operation, the path and the errno ([`Error`]); bad input is rejected
+//! before any system call. On platforms other than Linux everything compiles
+//! and each operation returns [`Error::Unsupported`].
+//!
+//! # Example: an id-mapped, read-only bind mount
+//!
+//! ```
+//! # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
+//! # let dir = mountfd::__doc::scratch_dir("crate-example");
+//! # let (data, view) = (dir.join("data"), dir.join("view"));
+//! # std::fs::create_dir_all(&data).unwrap(); std::fs::create_dir_all(&view).unwrap();
+//! use std::os::unix::fs::MetadataExt;
+//! use mountfd::{DetachedMount, IdMap, MountAttr, UserNs};
+//!
+//! // Column 1 is the id on disk, column 2 the id seen through the mount.
+//! let map: IdMap = "0:100000:65536".parse()?;
+//! let ns = UserNs::from_idmap(&map)?;
+//!
+//! let attr = MountAttr::new().idmap(&ns).readonly().nosuid().nodev();
+//! DetachedMount::clone_tree_with(&data, true, &attr)?.attach(&view)?;
+//!
+//! // `data` belongs to root on disk; through the mount it belongs to 100000.
+//! assert_eq!(std::fs::metadata(&data).unwrap().uid(), 0);
+//! assert_eq!(std::fs::metadata(&view).unwrap().uid(), 100000);
+//! # Ok::<(), mountfd::Error>(())
+//! ```
+//!
+//! # Kernel requirements
+//!
+//! | feature | Linux |
+//! |---|---|
+//! | detached mounts, `fsopen`/`fsmount` | 5.2 |
+//! | `mount_setattr`, id-mapped mounts | 5.12 (tmpfs 6.3) |
+//! | `open_tree_attr`: atomic clone + attributes, re-mapping an id-mapped source | 6.15 |
+//!
+//! Without `open_tree_attr`, [`DetachedMount::clone_tree_with`] falls back to
+//! `open_tree` + `mount_setattr`, which cannot re-map an id-mapped source.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod attr;
+mod error;
+mod fd;
+mod idmap;
+pub mod raw;
+
+#[doc(hidden)]
+pub mod __doc;
+
+pub use attr::{Atime, MountAttr, Propagation};
+pub use error::{Error, Result};
+pub use fd::{DetachedMount, FsContext, UserNs};
+pub use idmap::{Column, IdKind, IdMap, IdMapError, IdMapping};

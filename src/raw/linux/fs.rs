@@ -1,0 +1,93 @@
+//! Filesystem contexts: `fsopen(2)`, `fsconfig(2)`, `fsmount(2)`, with the
+//! kernel's own messages read back from the context fd.
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use rustix::mount::{self, FsMountFlags, FsOpenFlags, MountAttrFlags};
+
+use crate::{Error, Result};
+
+/// `fsopen(fstype, FSOPEN_CLOEXEC)`.
+pub(crate) fn fsopen(fstype: &str) -> Result<OwnedFd> {
+    mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| Error::Os {
+        op: "fsopen",
+        path: Some(fstype.into()),
+        errno: e.raw_os_error(),
+        kernel_message: None,
+    })
+}
+
+/// The messages the kernel logged on a context, oldest first, joined by
+/// "; ". Each read returns one "e "/"w "/"i "-prefixed message until the
+/// queue is empty (`ENODATA`); see `fsopen(2)`, "Message retrieval
+/// interface".
+pub(crate) fn read_messages(fd: BorrowedFd<'_>) -> Option<String> {
+    let mut out = String::new();
+    let mut buf = [0u8; 1024];
+    // The kernel keeps at most 8 messages per context (`fs_context.h`).
+    for _ in 0..8 {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(n) if n > 0 => {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                let text = text.trim_end();
+                if !out.is_empty() {
+                    out.push_str("; ");
+                }
+                out.push_str(text);
+            }
+            _ => break,
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn ctx_err(fd: BorrowedFd<'_>, op: &'static str, what: &str, e: rustix::io::Errno) -> Error {
+    Error::Os {
+        op,
+        path: Some(what.into()),
+        errno: e.raw_os_error(),
+        kernel_message: read_messages(fd),
+    }
+}
+
+/// `fsconfig(fd, FSCONFIG_SET_FLAG, key)`.
+pub(crate) fn set_flag(fd: BorrowedFd<'_>, key: &str) -> Result<()> {
+    mount::fsconfig_set_flag(fd, key)
+        .map_err(|e| ctx_err(fd, "fsconfig(FSCONFIG_SET_FLAG)", key, e))
+}
+
+/// `fsconfig(fd, FSCONFIG_SET_STRING, key, value)`.
+pub(crate) fn set_string(fd: BorrowedFd<'_>, key: &str, value: &str) -> Result<()> {
+    mount::fsconfig_set_string(fd, key, value)
+        .map_err(|e| ctx_err(fd, "fsconfig(FSCONFIG_SET_STRING)", key, e))
+}
+
+/// `fsconfig(fd, FSCONFIG_SET_FD, key, NULL, aux)`.
+pub(crate) fn set_fd(fd: BorrowedFd<'_>, key: &str, aux: BorrowedFd<'_>) -> Result<()> {
+    mount::fsconfig_set_fd(fd, key, aux)
+        .map_err(|e| ctx_err(fd, "fsconfig(FSCONFIG_SET_FD)", key, e))
+}
+
+/// `fsconfig(fd, FSCONFIG_SET_PATH, key, path, AT_FDCWD)`.
+pub(crate) fn set_path(fd: BorrowedFd<'_>, key: &str, path: &std::path::Path) -> Result<()> {
+    super::with_c_path(path, |c| {
+        mount::fsconfig_set_path(fd, key, c, rustix::fs::CWD)
+            .map_err(|e| ctx_err(fd, "fsconfig(FSCONFIG_SET_PATH)", key, e))
+    })
+}
+
+/// `fsconfig(fd, FSCONFIG_CMD_CREATE)` then `fsmount(fd, FSMOUNT_CLOEXEC, attr_flags)`.
+pub(crate) fn create_and_mount(
+    fd: BorrowedFd<'_>,
+    fstype: &str,
+    attr_flags: u32,
+) -> Result<OwnedFd> {
+    mount::fsconfig_create(fd)
+        .map_err(|e| ctx_err(fd, "fsconfig(FSCONFIG_CMD_CREATE)", fstype, e))?;
+    mount::fsmount(
+        fd,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::from_bits_retain(attr_flags),
+    )
+    .map_err(|e| ctx_err(fd, "fsmount", fstype, e))
+}

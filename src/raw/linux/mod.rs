@@ -1,0 +1,133 @@
+//! Linux implementations of the raw calls.
+
+pub(crate) mod fs;
+mod mount;
+mod userns;
+
+pub(crate) use mount::*;
+pub(crate) use userns::*;
+
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// The errno left by the last failed libc call on this thread.
+pub(crate) fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Converts a rustix errno into the crate's error, naming the call and path.
+pub(crate) fn os_err(op: &'static str, path: Option<&Path>, e: rustix::io::Errno) -> Error {
+    Error::Os {
+        op,
+        path: path.map(Path::to_owned),
+        errno: e.raw_os_error(),
+        kernel_message: None,
+    }
+}
+
+/// Runs `f` with `path` as a NUL-terminated string, on the stack when short.
+///
+/// A path with an interior NUL is rejected as bad input, before any call.
+pub(crate) fn with_c_path<T>(
+    path: &Path,
+    f: impl FnOnce(&std::ffi::CStr) -> Result<T>,
+) -> Result<T> {
+    use rustix::path::Arg;
+    let mut inner = None;
+    let outer = path.into_with_c_str(|c| {
+        inner = Some(f(c));
+        Ok(())
+    });
+    match (outer, inner) {
+        (_, Some(r)) => r,
+        (Err(_), None) => Err(Error::invalid(
+            "path",
+            format!("{} contains a NUL byte", path.display()),
+        )),
+        (Ok(()), None) => unreachable!("into_with_c_str returned Ok without calling back"),
+    }
+}
+
+/// `AT_FDCWD` as a borrowed fd.
+pub(crate) fn cwd() -> std::os::fd::BorrowedFd<'static> {
+    rustix::fs::CWD
+}
+
+/// The system page size: the most `uid_map` text one write may carry, less one.
+pub(crate) fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// Whether an error from `open_tree_attr` means the kernel lacks the call.
+pub(crate) fn open_tree_attr_missing(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Os {
+            op: "open_tree_attr",
+            errno: libc::ENOSYS,
+            ..
+        }
+    )
+}
+
+/// Opens a namespace file and checks that it is a user namespace.
+pub(crate) fn open_userns(path: &Path) -> Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{open, Mode, OFlags};
+    let fd = with_c_path(path, |c| {
+        open(c, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| os_err("open", Some(path), e))
+    })?;
+    check_userns(std::os::fd::AsFd::as_fd(&fd)).map_err(|e| match e {
+        Error::InvalidInput { what, reason } => Error::InvalidInput {
+            what,
+            reason: format!("{}: {reason}", path.display()),
+        },
+        e => e.with_path(path),
+    })?;
+    Ok(fd)
+}
+
+/// Checks with `NS_GET_NSTYPE` that `fd` refers to a user namespace.
+pub(crate) fn check_userns(fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+    match ns_get_nstype(fd) {
+        Ok(t) if t == libc::CLONE_NEWUSER => Ok(()),
+        Ok(_) | Err(libc::ENOTTY) | Err(libc::EINVAL) => Err(Error::invalid(
+            "user namespace",
+            "the fd does not refer to a user namespace",
+        )),
+        Err(errno) => Err(Error::os("ioctl(NS_GET_NSTYPE)", errno)),
+    }
+}
+
+/// Whether the effective uid is 0.
+pub(crate) fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// `unshare(CLONE_NEWNS)` for the calling thread, then `/` made recursively
+/// private and a tmpfs mounted on `/tmp`, so that nothing done afterwards on
+/// this thread reaches the caller's mount namespace or disk.
+pub(crate) fn enter_private_mount_ns() -> Result<()> {
+    use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
+    // SAFETY: CLONE_NEWNS only gives this thread its own fs_struct and mount
+    // namespace; no memory is shared or unshared.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(Error::os("unshare(CLONE_NEWNS)", last_errno()));
+    }
+    mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(|e| os_err("mount(MS_REC | MS_PRIVATE)", Some(Path::new("/")), e))?;
+    mount(
+        "tmpfs",
+        "/tmp",
+        "tmpfs",
+        MountFlags::NODEV | MountFlags::NOSUID,
+        Some(c"mode=1777"),
+    )
+    .map_err(|e| os_err("mount(tmpfs)", Some(Path::new("/tmp")), e))
+}

@@ -1,0 +1,89 @@
+//! Every operation on a platform without the Linux mount API: each returns
+//! [`Error::Unsupported`], so callers need no `cfg` of their own.
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use crate::raw::abi::mount_attr;
+use crate::{Error, Result};
+
+fn unsupported<T>(op: &'static str) -> Result<T> {
+    Err(Error::Unsupported { op })
+}
+
+pub(crate) fn cwd() -> BorrowedFd<'static> {
+    // SAFETY: AT_FDCWD is a sentinel the *at calls accept; it is never closed.
+    unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) }
+}
+
+pub(crate) fn page_size() -> usize {
+    4096
+}
+
+pub(crate) fn open_tree_attr_missing(_: &Error) -> bool {
+    false
+}
+
+pub(crate) fn open_tree_attr(
+    _: BorrowedFd<'_>,
+    _: &Path,
+    _: u32,
+    _: &mount_attr,
+) -> Result<OwnedFd> {
+    unsupported("open_tree_attr")
+}
+
+pub(crate) fn open_tree_clone(_: BorrowedFd<'_>, _: &Path, _: bool) -> Result<OwnedFd> {
+    unsupported("open_tree")
+}
+
+pub(crate) fn mount_setattr_fd(_: BorrowedFd<'_>, _: u32, _: &mount_attr) -> Result<(), i32> {
+    Err(libc::ENOSYS)
+}
+
+pub(crate) fn attach(_: BorrowedFd<'_>, _: BorrowedFd<'_>, _: &Path) -> Result<()> {
+    unsupported("move_mount")
+}
+
+pub(crate) fn create_userns(_: &[u8], _: &[u8]) -> Result<OwnedFd> {
+    unsupported("clone(CLONE_NEWUSER)")
+}
+
+pub(crate) fn open_userns(_: &Path) -> Result<OwnedFd> {
+    unsupported("user namespaces")
+}
+
+pub(crate) fn check_userns(_: BorrowedFd<'_>) -> Result<()> {
+    unsupported("user namespaces")
+}
+
+pub(crate) mod fs {
+    use super::*;
+
+    pub(crate) fn fsopen(_: &str) -> Result<OwnedFd> {
+        unsupported("fsopen")
+    }
+    pub(crate) fn set_flag(_: BorrowedFd<'_>, _: &str) -> Result<()> {
+        unsupported("fsconfig")
+    }
+    pub(crate) fn set_string(_: BorrowedFd<'_>, _: &str, _: &str) -> Result<()> {
+        unsupported("fsconfig")
+    }
+    pub(crate) fn set_fd(_: BorrowedFd<'_>, _: &str, _: BorrowedFd<'_>) -> Result<()> {
+        unsupported("fsconfig")
+    }
+    pub(crate) fn set_path(_: BorrowedFd<'_>, _: &str, _: &Path) -> Result<()> {
+        unsupported("fsconfig")
+    }
+    pub(crate) fn create_and_mount(_: BorrowedFd<'_>, _: &str, _: u32) -> Result<OwnedFd> {
+        unsupported("fsmount")
+    }
+}
+
+pub(crate) fn is_root() -> bool {
+    false
+}
+
+pub(crate) fn enter_private_mount_ns() -> Result<()> {
+    unsupported("unshare(CLONE_NEWNS)")
+}

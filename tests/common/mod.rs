@@ -1,0 +1,110 @@
+//! Shared support for the integration tests.
+//!
+//! Every test that mounts runs its body on a fresh thread that first enters
+//! its own private mount namespace with a tmpfs on `/tmp`; when the thread
+//! ends, its namespace (and every mount and autoclear loop device in it)
+//! goes with it. Each run also checks that the host's mount table, as the
+//! main thread sees it, is the same afterwards.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The variable CI sets to turn a skipped privileged test into a failure.
+pub const REQUIRE_ENV: &str = "MOUNTFD_REQUIRE_PRIVILEGED";
+
+/// Whether privileged tests can run here. Not root: says so on stderr and
+/// returns false, or panics when [`REQUIRE_ENV`] is set.
+pub fn privileged() -> bool {
+    if mountfd::__doc::is_root() {
+        return true;
+    }
+    if std::env::var_os(REQUIRE_ENV).is_some_and(|v| v != "0") {
+        panic!("{REQUIRE_ENV} is set but the tests do not run as root");
+    }
+    eprintln!("SKIPPED: this test needs root (set {REQUIRE_ENV}=1 to make that an error)");
+    false
+}
+
+/// The host's mount table, as the thread group leader sees it.
+pub fn host_mounts() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo")
+}
+
+/// The mount table of the calling thread's namespace.
+pub fn my_mounts() -> String {
+    std::fs::read_to_string("/proc/thread-self/mountinfo")
+        .expect("read /proc/thread-self/mountinfo")
+}
+
+/// Runs `f` in a private mount namespace on its own thread, with a fresh
+/// scratch directory on a private tmpfs. Returns `None` (a visible skip)
+/// when not root.
+pub fn in_private_ns<R: Send>(f: impl FnOnce(&Path) -> R + Send) -> Option<R> {
+    if !privileged() {
+        return None;
+    }
+    let before = host_mounts();
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            assert!(mountfd::__doc::enter_private_mount_ns());
+            let dir = mountfd::__doc::scratch_dir("test");
+            f(&dir)
+        })
+        .join()
+    });
+    assert_eq!(before, host_mounts(), "the host's mount table changed");
+    match r {
+        Ok(r) => Some(r),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Makes `dir/name` as a directory and returns its path.
+pub fn mkdir(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// The number of open fds of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// The pids of every child of every thread of this process.
+pub fn children() -> Vec<u32> {
+    let mut all = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = task.unwrap().path().join("children");
+        if let Ok(text) = std::fs::read_to_string(path) {
+            all.extend(text.split_whitespace().map(|p| p.parse::<u32>().unwrap()));
+        }
+    }
+    all.sort_unstable();
+    all
+}
+
+/// `stat` owner (uid, gid) of a path, not following a final symlink.
+pub fn owner(p: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("stat {}: {e}", p.display()));
+    (m.uid(), m.gid())
+}
+
+/// Sets the on-disk owner of a path.
+pub fn chown(p: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
+}
+
+/// Runs `sh -c script` as `uid`/`gid` (in the calling thread's mount
+/// namespace) and returns whether it succeeded.
+pub fn run_as(uid: u32, gid: u32, script: &str) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .expect("spawn /bin/sh")
+}
