@@ -42,3 +42,29 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("scratch directory");
     dir
 }
+
+/// Fault injection for tests: make a call fail on the calling thread only,
+/// as an older kernel or a resource limit would (a seccomp filter bound to
+/// the thread; it cannot be removed, so run the faulty part on a thread of
+/// its own).
+pub mod fault {
+    use crate::Result;
+
+    /// Makes system call `nr` fail with `errno` on this thread from now on.
+    ///
+    /// # Errors
+    ///
+    /// If the filter cannot be installed.
+    pub fn fail_syscall(nr: libc::c_long, errno: i32) -> Result<()> {
+        crate::raw::seccomp::fail_syscall(nr, errno)
+    }
+
+    /// Makes `ioctl(_, request, ..)` fail with `errno` on this thread from now on.
+    ///
+    /// # Errors
+    ///
+    /// If the filter cannot be installed.
+    pub fn fail_ioctl(request: u32, errno: i32) -> Result<()> {
+        crate::raw::seccomp::fail_ioctl(request, errno)
+    }
+}

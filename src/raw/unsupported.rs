@@ -87,3 +87,14 @@ pub(crate) fn is_root() -> bool {
 pub(crate) fn enter_private_mount_ns() -> Result<()> {
     unsupported("unshare(CLONE_NEWNS)")
 }
+
+pub(crate) mod seccomp {
+    use super::*;
+
+    pub(crate) fn fail_syscall(_: libc::c_long, _: i32) -> Result<()> {
+        unsupported("seccomp")
+    }
+    pub(crate) fn fail_ioctl(_: u32, _: i32) -> Result<()> {
+        unsupported("seccomp")
+    }
+}

@@ -2,6 +2,7 @@
 
 pub(crate) mod fs;
 mod mount;
+pub(crate) mod seccomp;
 mod userns;
 
 pub(crate) use mount::*;
