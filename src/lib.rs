@@ -58,6 +58,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod attr;
+mod cache;
 mod error;
 mod fd;
 mod idmap;
@@ -67,6 +68,7 @@ pub mod raw;
 pub mod __doc;
 
 pub use attr::{Atime, MountAttr, Propagation};
+pub use cache::{SharedUserNs, UserNsCache};
 pub use error::{Error, Result};
 pub use fd::{DetachedMount, FsContext, UserNs};
 pub use idmap::{Column, IdKind, IdMap, IdMapError, IdMapping};
