@@ -62,6 +62,9 @@ mod cache;
 mod error;
 mod fd;
 mod idmap;
+mod image;
+mod r#loop;
+mod overlay;
 pub mod raw;
 
 #[doc(hidden)]
@@ -72,3 +75,6 @@ pub use cache::{SharedUserNs, UserNsCache};
 pub use error::{Error, Result};
 pub use fd::{DetachedMount, FsContext, UserNs};
 pub use idmap::{Column, IdKind, IdMap, IdMapError, IdMapping};
+pub use image::{mount_image, mount_image_with};
+pub use overlay::Overlay;
+pub use r#loop::{LoopDevice, LoopOptions, LoopStatus};

@@ -98,3 +98,28 @@ pub(crate) mod seccomp {
         unsupported("seccomp")
     }
 }
+
+// --- loop devices ---
+
+pub(crate) mod loop_dev {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::{LoopOptions, LoopStatus};
+
+    pub(crate) struct Attached {
+        pub(crate) fd: OwnedFd,
+        pub(crate) number: u32,
+        pub(crate) path: PathBuf,
+    }
+
+    pub(crate) fn attach(_: BorrowedFd<'_>, _: Option<&Path>, _: &LoopOptions) -> Result<Attached> {
+        unsupported("ioctl(LOOP_CONFIGURE)")
+    }
+    pub(crate) fn status(_: BorrowedFd<'_>, _: &Path) -> Result<LoopStatus> {
+        unsupported("ioctl(LOOP_GET_STATUS64)")
+    }
+    pub(crate) fn detach(_: BorrowedFd<'_>, _: &Path) -> Result<()> {
+        unsupported("ioctl(LOOP_CLR_FD)")
+    }
+}

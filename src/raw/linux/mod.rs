@@ -1,6 +1,7 @@
 //! Linux implementations of the raw calls.
 
 pub(crate) mod fs;
+pub(crate) mod loop_dev;
 mod mount;
 pub(crate) mod seccomp;
 mod userns;

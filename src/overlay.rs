@@ -1,0 +1,242 @@
+//! [`Overlay`]: an overlay filesystem stacked from directories or mounts.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use crate::{DetachedMount, Error, FsContext, MountAttr, Result};
+
+/// The most lower layers overlayfs stacks (`OVL_MAX_STACK`).
+const MAX_LOWERS: usize = 500;
+
+#[derive(Debug, Clone)]
+enum Layer<'a> {
+    Path(PathBuf),
+    Fd(BorrowedFd<'a>),
+}
+
+/// An overlay filesystem: read-only lower layers, optionally under a
+/// writable upper layer with its work directory, built through `fsopen`.
+///
+/// Layers are given top first, as in `lowerdir=top:…:bottom`: a name in an
+/// earlier layer hides the same name in later ones. Each layer is passed to
+/// the kernel on its own (`lowerdir+`, Linux 6.8+), so paths need no
+/// escaping of `:` or `,`. A layer can be a path or an fd: a directory, or a
+/// [`DetachedMount`] that was never attached anywhere (Linux 6.15+ accepts
+/// those `O_PATH` fds). Id-mapped layers work either way: files show through
+/// the overlay as the layer's mount shows them.
+///
+/// Without an upper layer the overlay is read-only.
+///
+/// # Examples
+///
+/// ```
+/// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
+/// # let dir = mountfd::__doc::scratch_dir("overlay");
+/// # let [base, app, upper, work, target] = ["base", "app", "upper", "work", "target"].map(|n| dir.join(n));
+/// # for d in [&base, &app, &upper, &work, &target] { std::fs::create_dir_all(d).unwrap(); }
+/// # std::fs::write(base.join("os-release"), b"base").unwrap();
+/// # std::fs::write(app.join("app.conf"), b"app").unwrap();
+/// use mountfd::{MountAttr, Overlay};
+///
+/// Overlay::new()
+///     .lower(&app)
+///     .lower(&base)
+///     .upper(&upper, &work)
+///     .mount(&MountAttr::new().nodev())?
+///     .attach(&target)?;
+/// assert_eq!(std::fs::read(target.join("os-release")).unwrap(), b"base");
+/// std::fs::write(target.join("new"), b"x").unwrap();
+/// assert!(upper.join("new").exists(), "writes land in the upper layer");
+/// # Ok::<(), mountfd::Error>(())
+/// ```
+///
+/// See <https://docs.kernel.org/filesystems/overlayfs.html>.
+#[derive(Debug, Clone, Default)]
+#[doc(alias = "overlayfs")]
+pub struct Overlay<'a> {
+    lowers: Vec<Layer<'a>>,
+    upper: Option<(Layer<'a>, Layer<'a>)>,
+    options: Vec<(String, Option<String>)>,
+}
+
+impl<'a> Overlay<'a> {
+    /// An overlay with no layers yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Overlay::default()
+    }
+
+    /// Adds a lower layer below those added so far.
+    #[must_use]
+    pub fn lower(mut self, dir: impl AsRef<Path>) -> Self {
+        self.lowers.push(Layer::Path(dir.as_ref().to_owned()));
+        self
+    }
+
+    /// Adds a lower layer given as an fd, below those added so far: an open
+    /// directory, or a [`DetachedMount`] (such as an id-mapped clone that is
+    /// attached nowhere).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd::__doc::scratch_dir("overlay-lower-fd");
+    /// # let [base, target] = ["base", "target"].map(|n| dir.join(n));
+    /// # for d in [&base, &target] { std::fs::create_dir_all(d).unwrap(); }
+    /// # std::fs::write(base.join("file"), b"").unwrap();
+    /// use std::os::fd::AsFd;
+    /// use std::os::unix::fs::MetadataExt;
+    /// use mountfd::{DetachedMount, IdMap, MountAttr, Overlay, UserNs};
+    ///
+    /// let ns = UserNs::from_idmap(&"0:100000:65536".parse::<IdMap>()?)?;
+    /// let layer = DetachedMount::clone_tree_idmapped(&base, false, &ns)?;
+    /// Overlay::new().lower_fd(layer.as_fd()).mount(&MountAttr::new())?.attach(&target)?;
+    /// assert_eq!(std::fs::metadata(target.join("file")).unwrap().uid(), 100000);
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    #[must_use]
+    pub fn lower_fd(mut self, dir: BorrowedFd<'a>) -> Self {
+        self.lowers.push(Layer::Fd(dir));
+        self
+    }
+
+    /// Sets the writable upper layer and its work directory, which must be
+    /// an empty directory on the same filesystem as `upper`.
+    #[must_use]
+    pub fn upper(mut self, upper: impl AsRef<Path>, work: impl AsRef<Path>) -> Self {
+        self.upper = Some((
+            Layer::Path(upper.as_ref().to_owned()),
+            Layer::Path(work.as_ref().to_owned()),
+        ));
+        self
+    }
+
+    /// Sets the upper layer and work directory as fds (directories, or
+    /// detached mounts of them).
+    #[must_use]
+    pub fn upper_fd(mut self, upper: BorrowedFd<'a>, work: BorrowedFd<'a>) -> Self {
+        self.upper = Some((Layer::Fd(upper), Layer::Fd(work)));
+        self
+    }
+
+    /// Sets another overlay option: `option("redirect_dir", Some("on"))`,
+    /// or a flag such as `option("userxattr", None)`.
+    #[must_use]
+    pub fn option(mut self, key: &str, value: Option<&str>) -> Self {
+        self.options
+            .push((key.to_owned(), value.map(ToOwned::to_owned)));
+        self
+    }
+
+    /// `fsopen("overlay")`, each layer with `fsconfig`, then `fsmount`—the
+    /// overlay as a detached mount with `attr` applied.
+    ///
+    /// On kernels before 6.8, which lack `lowerdir+`, path layers are passed
+    /// in one `lowerdir` string instead (with `:` and `\` escaped); fd
+    /// layers need 6.8 (6.15 for detached mounts).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] without any lower layer, with more than 500,
+    /// or for an option name the kernel cannot take; [`Error::Os`] with the
+    /// kernel's message when overlayfs refuses a layer (`ENOENT`, a work
+    /// directory on another filesystem, …).
+    #[doc(alias = "lowerdir")]
+    pub fn mount(&self, attr: &MountAttr<'_>) -> Result<DetachedMount> {
+        if self.lowers.is_empty() {
+            return Err(Error::invalid(
+                "overlay",
+                "it needs at least one lower layer",
+            ));
+        }
+        if self.lowers.len() > MAX_LOWERS {
+            return Err(Error::invalid(
+                "overlay",
+                format!(
+                    "{} lower layers; overlayfs stacks at most {MAX_LOWERS}",
+                    self.lowers.len()
+                ),
+            ));
+        }
+        let fs = FsContext::new("overlay")?;
+        match self.add_lowers(&fs) {
+            Ok(()) => self.finish(fs, attr),
+            // "overlay: Unknown parameter 'lowerdir+'" before Linux 6.8.
+            Err(e) if e.errno() == Some(libc::EINVAL) && self.all_paths() => {
+                let fs = FsContext::new("overlay")?;
+                fs.set_string("lowerdir", &self.joined_lowers()?)?;
+                self.finish(fs, attr)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn add_lowers(&self, fs: &FsContext) -> Result<()> {
+        for layer in &self.lowers {
+            set_layer(fs, "lowerdir+", layer)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&self, fs: FsContext, attr: &MountAttr<'_>) -> Result<DetachedMount> {
+        if let Some((upper, work)) = &self.upper {
+            set_layer(&fs, "upperdir", upper)?;
+            set_layer(&fs, "workdir", work)?;
+        }
+        for (key, value) in &self.options {
+            match value {
+                Some(v) => fs.set_string(key, v)?,
+                None => fs.set_flag(key)?,
+            }
+        }
+        fs.mount(attr)
+    }
+
+    fn all_paths(&self) -> bool {
+        self.lowers.iter().all(|l| matches!(l, Layer::Path(_)))
+    }
+
+    /// The lower layers as one `lowerdir` value, top first, with the
+    /// separator `:` and the escape `\` escaped as overlayfs expects
+    /// (`ovl_parse_param_split_lowerdirs` in fs/overlayfs/params.c).
+    fn joined_lowers(&self) -> Result<String> {
+        let mut out = String::new();
+        for (i, layer) in self.lowers.iter().enumerate() {
+            let Layer::Path(p) = layer else {
+                unreachable!("checked by all_paths")
+            };
+            if i > 0 {
+                out.push(':');
+            }
+            for c in utf8(p)?.chars() {
+                if c == ':' || c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn set_layer(fs: &FsContext, key: &str, layer: &Layer<'_>) -> Result<()> {
+    match layer {
+        Layer::Fd(fd) => fs.set_fd(key, *fd),
+        Layer::Path(p) => match p.to_str() {
+            Some(s) => fs.set_string(key, s),
+            // fsconfig strings are text here; a path that is not UTF-8 goes
+            // in as an open directory instead.
+            None => {
+                let dir = std::fs::File::open(p)
+                    .map_err(|e| Error::os_at("open", p, e.raw_os_error().unwrap_or(libc::EIO)))?;
+                fs.set_fd(key, dir.as_fd())
+            }
+        },
+    }
+}
+
+fn utf8(path: &Path) -> Result<&str> {
+    path.to_str()
+        .ok_or_else(|| Error::invalid("overlay layer", format!("{} is not UTF-8", path.display())))
+}

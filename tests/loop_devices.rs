@@ -1,0 +1,316 @@
+//! Loop devices against the real kernel: configuration, verification,
+//! autoclear, detach, the pre-5.8 fallback and bad input. Each test runs in
+//! a private mount namespace with its own tmpfs (see `common`).
+
+mod common;
+mod image_util;
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use common::in_private_ns;
+use image_util::{assert_no_device_for, devices_backed_by, sysfs};
+use mountfd::{Error, LoopDevice, LoopOptions};
+
+/// A zero-filled backing file of `len` bytes, named after the test.
+fn backing(dir: &Path, name: &str, len: usize) -> PathBuf {
+    let p = dir.join(format!("{name}.img"));
+    fs::write(&p, vec![0u8; len]).unwrap();
+    p
+}
+
+fn dev_name(dev: &LoopDevice) -> String {
+    dev.path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn attach_applies_offset_size_limit_read_only_and_autoclear() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "attach-applies", 4 << 20);
+        let opts = LoopOptions {
+            offset: 1 << 20,
+            size_limit: 2 << 20,
+            read_only: true,
+            ..LoopOptions::new()
+        };
+        let dev = LoopDevice::attach(&img, &opts).unwrap();
+        let st = dev.status().unwrap();
+        assert_eq!((st.offset, st.size_limit), (1 << 20, 2 << 20));
+        assert!(st.read_only && st.autoclear && !st.direct_io, "{st:?}");
+        assert_eq!(st.number, dev.number());
+        assert_eq!(dev.path(), Path::new(&format!("/dev/loop{}", dev.number())));
+        // What the rest of the system sees agrees.
+        let name = dev_name(&dev);
+        assert_eq!(devices_backed_by(&img), vec![name.clone()]);
+        assert_eq!(sysfs(&name, "ro"), "1");
+        assert_eq!(sysfs(&name, "loop/offset"), "1048576");
+        assert_eq!(sysfs(&name, "loop/sizelimit"), "2097152");
+        assert_eq!(sysfs(&name, "loop/autoclear"), "1");
+        assert_eq!(sysfs(&name, "size"), "4096", "2 MiB in 512-byte sectors");
+        // Writes to a read-only device fail (`blkdev_write_iter`: EPERM).
+        let mut f = fs::OpenOptions::new().write(true).open(dev.path()).unwrap();
+        let err = std::io::Write::write(&mut f, &[1; 512]).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+        drop(f);
+        drop(dev);
+        assert_no_device_for(&img);
+    });
+}
+
+#[test]
+fn writable_device_writes_through_to_the_backing_file_at_the_offset() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "writes-through", 1 << 20);
+        let opts = LoopOptions {
+            offset: 4096,
+            ..LoopOptions::new()
+        };
+        let dev = LoopDevice::attach(&img, &opts).unwrap();
+        assert!(!dev.status().unwrap().read_only);
+        {
+            use std::io::Write;
+            let mut f = fs::OpenOptions::new().write(true).open(dev.path()).unwrap();
+            f.write_all(&[0xab; 512]).unwrap();
+            f.sync_all().unwrap();
+        }
+        drop(dev);
+        assert_no_device_for(&img);
+        let data = fs::read(&img).unwrap();
+        assert!(data[..4096].iter().all(|&b| b == 0));
+        assert!(data[4096..4608].iter().all(|&b| b == 0xab));
+    });
+}
+
+#[test]
+fn block_size_and_direct_io_are_applied() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "block-size", 1 << 20);
+        let opts = LoopOptions {
+            block_size: Some(4096),
+            direct_io: true,
+            ..LoopOptions::new()
+        };
+        let dev = LoopDevice::attach(&img, &opts).unwrap();
+        let st = dev.status().unwrap();
+        assert_eq!(st.block_size, 4096);
+        assert_eq!(sysfs(&dev_name(&dev), "queue/logical_block_size"), "4096");
+        // Direct I/O is a hint the kernel may drop (tmpfs backing files gained
+        // O_DIRECT in 6.6); whichever it chose, the sysfs view agrees.
+        assert_eq!(
+            sysfs(&dev_name(&dev), "loop/dio"),
+            if st.direct_io { "1" } else { "0" }
+        );
+    });
+}
+
+#[test]
+fn autoclear_device_is_released_on_drop_and_a_plain_one_stays_until_detach() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "autoclear-vs-plain", 1 << 20);
+        drop(LoopDevice::attach(&img, &LoopOptions::new()).unwrap());
+        let waited = assert_no_device_for(&img);
+        eprintln!("autoclear device released {waited:?} after the drop");
+
+        let plain = LoopOptions {
+            autoclear: false,
+            ..LoopOptions::new()
+        };
+        let dev = LoopDevice::attach(&img, &plain).unwrap();
+        let path = dev.path().to_owned();
+        drop(dev);
+        assert_eq!(
+            devices_backed_by(&img),
+            vec![path.file_name().unwrap().to_string_lossy().into_owned()],
+            "without autoclear the device outlives its handle"
+        );
+        let status = std::process::Command::new("losetup")
+            .arg("-d")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_no_device_for(&img);
+
+        LoopDevice::attach(&img, &plain).unwrap().detach().unwrap();
+        assert!(
+            devices_backed_by(&img).is_empty(),
+            "detach() unbinds at once when nobody else has the device open"
+        );
+    });
+}
+
+#[test]
+fn detach_of_a_device_in_use_is_deferred_until_its_last_user_closes_it() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "detach-deferred", 1 << 20);
+        let plain = LoopOptions {
+            autoclear: false,
+            ..LoopOptions::new()
+        };
+        let dev = LoopDevice::attach(&img, &plain).unwrap();
+        let user = fs::File::open(dev.path()).unwrap();
+        dev.detach().unwrap();
+        assert_eq!(devices_backed_by(&img).len(), 1, "still open elsewhere");
+        drop(user);
+        assert_no_device_for(&img);
+    });
+}
+
+#[test]
+fn device_fd_is_close_on_exec_and_nothing_leaks() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "cloexec", 1 << 20);
+        let before = common::fd_count();
+        let dev = LoopDevice::attach(&img, &LoopOptions::new()).unwrap();
+        let flags = fcntl_getfd(dev.as_raw_fd());
+        assert_ne!(flags & libc::FD_CLOEXEC, 0);
+        assert_eq!(common::fd_count(), before + 1, "only the device fd is kept");
+        drop(dev);
+        assert_eq!(common::fd_count(), before);
+        assert_no_device_for(&img);
+    });
+}
+
+/// `fcntl(fd, F_GETFD)` through /proc, to keep `unsafe` out of the tests.
+fn fcntl_getfd(fd: i32) -> i32 {
+    let text = fs::read_to_string(format!("/proc/thread-self/fdinfo/{fd}")).unwrap();
+    let flags = text
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .unwrap()
+        .trim();
+    let flags = i32::from_str_radix(flags, 8).unwrap();
+    if flags & libc::O_CLOEXEC != 0 {
+        libc::FD_CLOEXEC
+    } else {
+        0
+    }
+}
+
+#[test]
+fn legacy_set_fd_path_is_used_when_loop_configure_is_missing() {
+    // An old kernel answers LOOP_CONFIGURE with EINVAL (native) or ENOTTY
+    // (32-bit compat); both must lead to LOOP_SET_FD + LOOP_SET_STATUS64.
+    for errno in [libc::EINVAL, libc::ENOTTY] {
+        in_private_ns(|dir| {
+            let img = backing(dir, &format!("legacy-{errno}"), 4 << 20);
+            mountfd::__doc::fault::fail_ioctl(linux_raw_sys::loop_device::LOOP_CONFIGURE, errno)
+                .unwrap();
+            let opts = LoopOptions {
+                offset: 1 << 20,
+                size_limit: 1 << 20,
+                read_only: true,
+                block_size: Some(4096),
+                ..LoopOptions::new()
+            };
+            let dev = LoopDevice::attach(&img, &opts).unwrap();
+            let st = dev.status().unwrap();
+            assert_eq!((st.offset, st.size_limit), (1 << 20, 1 << 20));
+            assert!(st.read_only && st.autoclear, "{st:?}");
+            assert_eq!(st.block_size, 4096);
+            drop(dev);
+            assert_no_device_for(&img);
+        });
+    }
+}
+
+#[test]
+fn other_loop_configure_errors_are_reported_and_leave_no_device() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "configure-eperm", 1 << 20);
+        mountfd::__doc::fault::fail_ioctl(linux_raw_sys::loop_device::LOOP_CONFIGURE, libc::EPERM)
+            .unwrap();
+        let err = LoopDevice::attach(&img, &LoopOptions::new()).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::EPERM), "{err}");
+        assert!(err.to_string().contains("LOOP_CONFIGURE"), "{err}");
+        assert!(devices_backed_by(&img).is_empty());
+    });
+}
+
+#[test]
+fn failure_after_legacy_set_fd_releases_the_device() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "legacy-status-fails", 1 << 20);
+        let k = linux_raw_sys::loop_device::LOOP_CONFIGURE;
+        mountfd::__doc::fault::fail_ioctl(k, libc::EINVAL).unwrap();
+        mountfd::__doc::fault::fail_ioctl(
+            linux_raw_sys::loop_device::LOOP_SET_STATUS64,
+            libc::ENOMEM,
+        )
+        .unwrap();
+        let err = LoopDevice::attach(&img, &LoopOptions::new()).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ENOMEM), "{err}");
+        assert!(err.to_string().contains("LOOP_SET_STATUS64"), "{err}");
+        assert_no_device_for(&img);
+    });
+}
+
+#[test]
+fn bad_options_are_rejected_before_any_device_is_touched() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "bad-options", 1 << 20);
+        let cases = [
+            LoopOptions {
+                offset: 1 << 20,
+                ..LoopOptions::new()
+            },
+            LoopOptions {
+                offset: u64::MAX,
+                ..LoopOptions::new()
+            },
+            LoopOptions {
+                block_size: Some(1000),
+                ..LoopOptions::new()
+            },
+            LoopOptions {
+                block_size: Some(256),
+                ..LoopOptions::new()
+            },
+        ];
+        for opts in cases {
+            let err = LoopDevice::attach(&img, &opts).unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { .. }), "{opts:?}: {err}");
+        }
+        let err = LoopDevice::attach(dir, &LoopOptions::new()).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+        assert!(err.to_string().contains("directory"), "{err}");
+        let err = LoopDevice::attach(dir.join("missing.img"), &LoopOptions::new()).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ENOENT), "{err}");
+        assert_eq!(err.path(), Some(dir.join("missing.img").as_path()));
+        let err = LoopDevice::attach("/dev/null", &LoopOptions::new()).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+        assert!(devices_backed_by(&img).is_empty());
+    });
+}
+
+#[test]
+fn attach_fd_binds_an_unlinked_file_that_the_device_keeps_alive() {
+    in_private_ns(|_| {
+        let file = tempfile_in_tmp(1 << 20);
+        let dev =
+            LoopDevice::attach_fd(std::os::fd::AsFd::as_fd(&file), &LoopOptions::new()).unwrap();
+        drop(file);
+        let name = dev_name(&dev);
+        assert_eq!(sysfs(&name, "size"), "2048");
+        assert!(sysfs(&name, "loop/backing_file").ends_with("(deleted)"));
+    });
+}
+
+/// An unlinked 1 MiB file on the private tmpfs.
+fn tempfile_in_tmp(len: u64) -> fs::File {
+    let p = std::env::temp_dir().join(format!("anon-{}", std::process::id()));
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&p)
+        .unwrap();
+    f.set_len(len).unwrap();
+    fs::remove_file(&p).unwrap();
+    f
+}
