@@ -19,7 +19,8 @@ const READ_ONLY_FILESYSTEMS: &[&str] = &["squashfs", "erofs", "iso9660", "cramfs
 ///   loop device is closed before this returns, so it lives exactly as long
 ///   as the filesystem: when the last mount of it is unmounted, the device
 ///   is unbound and free again. For `erofs`, which can mount a file
-///   directly (Linux 6.12+), the file is tried first and no loop device is
+///   directly (Linux 6.12+, for files on a filesystem with a page cache of
+///   its own, so not tmpfs), the file is tried first and no loop device is
 ///   used when that works.
 /// - A **block device** is mounted directly.
 /// - **Read-only** in `attr` makes the loop device read-only
@@ -31,8 +32,8 @@ const READ_ONLY_FILESYSTEMS: &[&str] = &["squashfs", "erofs", "iso9660", "cramfs
 /// The result composes with id maps like any detached mount: give `attr` an
 /// [`idmap`](MountAttr::idmap), call [`DetachedMount::set_attr`] on it, or
 /// clone it with [`DetachedMount::clone_tree_idmapped`] once attached (the
-/// filesystem must support id-mapped mounts, as ext4, btrfs, xfs and erofs
-/// do).
+/// filesystem must support id-mapped mounts, as ext4, xfs, btrfs, squashfs
+/// and erofs do on Linux 6.18).
 ///
 /// Same as [`mount_image_with`] and [`LoopOptions::default`].
 ///

@@ -165,7 +165,7 @@ pub struct LoopStatus {
 /// std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
 ///
 /// let dev = LoopDevice::attach(&image, &LoopOptions { read_only: true, ..Default::default() })?;
-/// assert!(dev.path().starts_with("/dev/loop"));
+/// assert!(dev.path().to_str().unwrap().starts_with("/dev/loop"));
 /// assert!(dev.status()?.read_only);
 /// dev.detach()?;
 /// # Ok::<(), mountfd::Error>(())

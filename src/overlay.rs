@@ -25,7 +25,8 @@ enum Layer<'a> {
 /// those `O_PATH` fds). Id-mapped layers work either way: files show through
 /// the overlay as the layer's mount shows them.
 ///
-/// Without an upper layer the overlay is read-only.
+/// Without an upper layer the overlay is read-only, and needs at least two
+/// lower layers.
 ///
 /// # Examples
 ///
@@ -82,8 +83,8 @@ impl<'a> Overlay<'a> {
     /// ```
     /// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
     /// # let dir = mountfd::__doc::scratch_dir("overlay-lower-fd");
-    /// # let [base, target] = ["base", "target"].map(|n| dir.join(n));
-    /// # for d in [&base, &target] { std::fs::create_dir_all(d).unwrap(); }
+    /// # let [app, base, target] = ["app", "base", "target"].map(|n| dir.join(n));
+    /// # for d in [&app, &base, &target] { std::fs::create_dir_all(d).unwrap(); }
     /// # std::fs::write(base.join("file"), b"").unwrap();
     /// use std::os::fd::AsFd;
     /// use std::os::unix::fs::MetadataExt;
@@ -91,7 +92,11 @@ impl<'a> Overlay<'a> {
     ///
     /// let ns = UserNs::from_idmap(&"0:100000:65536".parse::<IdMap>()?)?;
     /// let layer = DetachedMount::clone_tree_idmapped(&base, false, &ns)?;
-    /// Overlay::new().lower_fd(layer.as_fd()).mount(&MountAttr::new())?.attach(&target)?;
+    /// Overlay::new()
+    ///     .lower(&app)
+    ///     .lower_fd(layer.as_fd())
+    ///     .mount(&MountAttr::new())?
+    ///     .attach(&target)?;
     /// assert_eq!(std::fs::metadata(target.join("file")).unwrap().uid(), 100000);
     /// # Ok::<(), mountfd::Error>(())
     /// ```
@@ -138,8 +143,9 @@ impl<'a> Overlay<'a> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] without any lower layer, with more than 500,
-    /// or for an option name the kernel cannot take; [`Error::Os`] with the
+    /// [`Error::InvalidInput`] without any lower layer (or with just one
+    /// and no upper layer, which overlayfs refuses), with more than 500, or
+    /// for an option name the kernel cannot take; [`Error::Os`] with the
     /// kernel's message when overlayfs refuses a layer (`ENOENT`, a work
     /// directory on another filesystem, …).
     #[doc(alias = "lowerdir")]
@@ -148,6 +154,14 @@ impl<'a> Overlay<'a> {
             return Err(Error::invalid(
                 "overlay",
                 "it needs at least one lower layer",
+            ));
+        }
+        if self.lowers.len() == 1 && self.upper.is_none() {
+            // ovl_get_lowerstack: "at least 2 lowerdir are needed while
+            // upperdir nonexistent".
+            return Err(Error::invalid(
+                "overlay",
+                "without an upper layer it needs at least two lower layers",
             ));
         }
         if self.lowers.len() > MAX_LOWERS {

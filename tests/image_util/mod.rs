@@ -80,7 +80,7 @@ pub fn erofs(dir: &Path, name: &str) -> Option<PathBuf> {
     }
     let src = source_tree(dir, name);
     let img = dir.join(format!("{name}.erofs"));
-    run(Command::new("mkfs.erofs").arg("-q").arg(&img).arg(&src));
+    run(Command::new("mkfs.erofs").arg(&img).arg(&src));
     Some(img)
 }
 
@@ -161,8 +161,8 @@ pub fn mountinfo_line(target: &Path) -> String {
     let text = fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
     let want = target.to_string_lossy();
     text.lines()
-        .filter(|l| l.split(' ').nth(4) == Some(&*want))
-        .last()
+        .rev()
+        .find(|l| l.split(' ').nth(4) == Some(&*want))
         .unwrap_or_else(|| panic!("{} is not a mount point", target.display()))
         .to_owned()
 }
