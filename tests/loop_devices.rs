@@ -314,3 +314,47 @@ fn tempfile_in_tmp(len: u64) -> fs::File {
     fs::remove_file(&p).unwrap();
     f
 }
+
+#[test]
+fn a_device_taken_every_time_gives_up_after_bounded_retries_and_leaves_nothing() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "always-busy", 1 << 20);
+        // Every device looks stolen between LOOP_CTL_GET_FREE and
+        // LOOP_CONFIGURE: the attach must give up, not spin forever.
+        mountfd::__doc::fault::fail_ioctl(linux_raw_sys::loop_device::LOOP_CONFIGURE, libc::EBUSY)
+            .unwrap();
+        let before = common::fd_count();
+        let start = std::time::Instant::now();
+        let err = LoopDevice::attach(&img, &LoopOptions::new()).unwrap_err();
+        eprintln!("gave up after {:?}: {err}", start.elapsed());
+        assert_eq!(err.errno(), Some(libc::EBUSY), "{err}");
+        assert_eq!(common::fd_count(), before, "no fd left open");
+        assert!(devices_backed_by(&img).is_empty());
+    });
+}
+
+#[test]
+fn concurrent_attaches_each_get_their_own_device() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "concurrent-attach", 1 << 20);
+        let devs: Vec<LoopDevice> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..16)
+                            .map(|_| LoopDevice::attach(&img, &LoopOptions::new()).unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let mut numbers: Vec<u32> = devs.iter().map(LoopDevice::number).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers.len(), 128);
+        assert_eq!(devices_backed_by(&img).len(), 128);
+        drop(devs);
+        assert_no_device_for(&img);
+    });
+}
