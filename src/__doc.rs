@@ -67,4 +67,60 @@ pub mod fault {
     pub fn fail_ioctl(request: u32, errno: i32) -> Result<()> {
         crate::raw::seccomp::fail_ioctl(request, errno)
     }
+
+    /// Kills this thread, and any process it creates from now on (filters
+    /// are inherited: the child that owns a new user namespace, say), the
+    /// moment it makes system call `nr`.
+    ///
+    /// # Errors
+    ///
+    /// If the filter cannot be installed.
+    #[cfg(target_os = "linux")]
+    pub fn kill_on_syscall(nr: libc::c_long) -> Result<()> {
+        crate::raw::seccomp::kill_on_syscall(nr)
+    }
+}
+
+/// Raw calls with hand-made arguments, for the ports of the kernel's
+/// selftests in `tests/`: what the typed API never sends.
+#[cfg(target_os = "linux")]
+pub mod raw {
+    use std::ffi::CStr;
+    use std::os::fd::{BorrowedFd, OwnedFd};
+
+    /// `mount_setattr(dirfd, path, flags, buf, buf.len())`: the attribute
+    /// struct as raw bytes, of any size. Returns the errno on failure.
+    ///
+    /// # Errors
+    ///
+    /// The errno of the call.
+    pub fn mount_setattr_bytes(
+        dirfd: BorrowedFd<'_>,
+        path: &CStr,
+        flags: u32,
+        buf: &[u8],
+    ) -> Result<(), i32> {
+        crate::raw::testing::mount_setattr_bytes(dirfd, path, flags, buf)
+    }
+
+    /// `open_tree_attr(dirfd, path, flags | OPEN_TREE_CLOEXEC, buf, buf.len())`:
+    /// the attribute struct as raw bytes, of any size.
+    ///
+    /// # Errors
+    ///
+    /// The errno of the call.
+    pub fn open_tree_attr_bytes(
+        dirfd: BorrowedFd<'_>,
+        path: &CStr,
+        flags: u32,
+        buf: &[u8],
+    ) -> Result<OwnedFd, i32> {
+        crate::raw::testing::open_tree_attr_bytes(dirfd, path, flags, buf)
+    }
+
+    /// Makes `cmd` start its program as root of a new user namespace,
+    /// mapped to the caller's effective uid and gid (`unshare -r`).
+    pub fn command_in_new_user_ns(cmd: &mut std::process::Command) {
+        crate::raw::testing::command_in_new_user_ns(cmd);
+    }
 }

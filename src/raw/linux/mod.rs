@@ -4,6 +4,7 @@ pub(crate) mod fs;
 pub(crate) mod loop_dev;
 mod mount;
 pub(crate) mod seccomp;
+pub(crate) mod testing;
 mod userns;
 
 pub(crate) use mount::*;

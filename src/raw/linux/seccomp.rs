@@ -10,11 +10,12 @@
 use crate::{Error, Result};
 
 // Classic BPF opcodes (`<linux/filter.h>`).
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
 const BPF_JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
 const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
 
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+const SECCOMP_RET_KILL_THREAD: u32 = 0x0000_0000;
 const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 
 // Offsets in `struct seccomp_data`: nr, arch, instruction_pointer, args[6].
@@ -33,15 +34,28 @@ const AUDIT_ARCH: Option<u32> = Some(0xc000_00b7);
 const AUDIT_ARCH: Option<u32> = None;
 
 fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter { code, jt: 0, jf: 0, k }
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 
 fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter { code: BPF_JEQ_K, jt, jf, k }
+    libc::sock_filter {
+        code: BPF_JEQ_K,
+        jt,
+        jf,
+        k,
+    }
 }
 
 fn install(prog: &[libc::sock_filter]) -> Result<()> {
-    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr().cast_mut(),
+    };
     if !super::is_root() {
         // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -50,7 +64,11 @@ fn install(prog: &[libc::sock_filter]) -> Result<()> {
     }
     // SAFETY: `fprog` points to `prog`, which the kernel copies during the call.
     let rc = unsafe {
-        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog as *const libc::sock_fprog)
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &fprog as *const libc::sock_fprog,
+        )
     };
     if rc != 0 {
         return Err(Error::os("prctl(PR_SET_SECCOMP)", super::last_errno()));
@@ -59,7 +77,9 @@ fn install(prog: &[libc::sock_filter]) -> Result<()> {
 }
 
 fn arch() -> Result<u32> {
-    AUDIT_ARCH.ok_or(Error::Unsupported { op: "seccomp fault injection on this architecture" })
+    AUDIT_ARCH.ok_or(Error::Unsupported {
+        op: "seccomp fault injection on this architecture",
+    })
 }
 
 /// Makes system call `nr` fail with `errno` on the calling thread, for the
@@ -87,6 +107,20 @@ pub(crate) fn fail_ioctl(request: u32, errno: i32) -> Result<()> {
         stmt(BPF_LD_W_ABS, OFF_ARG1_LOW),
         jeq(request, 0, 1),
         stmt(BPF_RET_K, SECCOMP_RET_ERRNO | (errno as u32 & 0xffff)),
+        stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
+    ];
+    install(&prog)
+}
+
+/// Kills the calling thread, or any process it creates from now on (filters
+/// are inherited), the moment it makes system call `nr`.
+pub(crate) fn kill_on_syscall(nr: libc::c_long) -> Result<()> {
+    let prog = [
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jeq(arch()?, 0, 3),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+        jeq(nr as u32, 0, 1),
+        stmt(BPF_RET_K, SECCOMP_RET_KILL_THREAD),
         stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
     ];
     install(&prog)
