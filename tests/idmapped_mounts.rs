@@ -299,20 +299,35 @@ fn without_open_tree_attr_the_fallback_maps_fresh_sources_and_refuses_remaps() {
         populate(&src);
         let map = ns("0:100000:65536");
         // From here on this thread sees a kernel without open_tree_attr.
-        mountfd::__doc::fault::fail_syscall(mountfd::raw::SYS_OPEN_TREE_ATTR, libc::ENOSYS).unwrap();
+        mountfd::__doc::fault::fail_syscall(mountfd::raw::SYS_OPEN_TREE_ATTR, libc::ENOSYS)
+            .unwrap();
 
         let attr = MountAttr::new().idmap(&map).readonly();
-        DetachedMount::clone_tree_with(&src, false, &attr).unwrap().attach(&first).unwrap();
+        DetachedMount::clone_tree_with(&src, false, &attr)
+            .unwrap()
+            .attach(&first)
+            .unwrap();
         assert_eq!(owner(&first.join("root-file")), (100000, 100000));
-        assert_eq!(fs::write(first.join("x"), b"").unwrap_err().raw_os_error(), Some(libc::EROFS));
+        assert_eq!(
+            fs::write(first.join("x"), b"").unwrap_err().raw_os_error(),
+            Some(libc::EROFS)
+        );
 
         let before = common::my_mounts();
-        let err = DetachedMount::clone_tree_idmapped(&first, false, &ns("0:2000:65536")).unwrap_err();
-        assert!(matches!(err, mountfd::Error::RemapUnsupported { .. }), "{err}");
+        let err =
+            DetachedMount::clone_tree_idmapped(&first, false, &ns("0:2000:65536")).unwrap_err();
+        assert!(
+            matches!(err, mountfd::Error::RemapUnsupported { .. }),
+            "{err}"
+        );
         assert_eq!(err.errno(), Some(libc::EPERM));
         assert_eq!(err.path(), Some(first.as_path()));
         assert!(err.to_string().contains("open_tree_attr"), "{err}");
-        assert_eq!(before, common::my_mounts(), "the failed clone left no mount");
+        assert_eq!(
+            before,
+            common::my_mounts(),
+            "the failed clone left no mount"
+        );
         assert!(fs::read_dir(&second).unwrap().next().is_none());
     });
 }

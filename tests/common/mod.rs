@@ -8,6 +8,23 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Tests in one binary run on parallel threads of one process, so a test
+/// that counts the process's fds or children must not overlap any other.
+/// Counting tests hold this lock exclusively ([`exclusive`]); every other
+/// test holds it shared ([`shared`], taken by [`in_private_ns`] itself).
+static PROCESS_WIDE: RwLock<()> = RwLock::new(());
+
+/// Held by a test that counts process-wide resources (fds, children).
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    PROCESS_WIDE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by any test that opens fds or spawns processes.
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    PROCESS_WIDE.read().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The variable CI sets to turn a skipped privileged test into a failure.
 pub const REQUIRE_ENV: &str = "MOUNTFD_REQUIRE_PRIVILEGED";
@@ -38,11 +55,12 @@ pub fn my_mounts() -> String {
 
 /// Runs `f` in a private mount namespace on its own thread, with a fresh
 /// scratch directory on a private tmpfs. Returns `None` (a visible skip)
-/// when not root.
+/// when not root. Holds [`shared`] while it runs.
 pub fn in_private_ns<R: Send>(f: impl FnOnce(&Path) -> R + Send) -> Option<R> {
     if !privileged() {
         return None;
     }
+    let _shared = shared();
     let before = host_mounts();
     let r = std::thread::scope(|s| {
         s.spawn(|| {
