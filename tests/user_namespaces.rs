@@ -113,7 +113,9 @@ fn namespace_fd_is_close_on_exec() {
 
 #[test]
 fn bad_maps_give_typed_errors_and_create_nothing() {
-    let cases: Vec<(Vec<IdMapping>, fn(&IdMapError) -> bool)> = vec![
+    /// Extents, and which error they must give.
+    type Case = (Vec<IdMapping>, fn(&IdMapError) -> bool);
+    let cases: Vec<Case> = vec![
         (vec![], |e| matches!(e, IdMapError::Empty)),
         (
             vec![IdMapping {
