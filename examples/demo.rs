@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use mountfd::{DetachedMount, IdMap, MountAttr, UserNs};
+use mountfd::{mount_image, DetachedMount, IdMap, MountAttr, UserNs};
 
 fn owner(p: &Path) -> String {
     match std::fs::symlink_metadata(p) {
@@ -104,7 +104,75 @@ fn run() -> mountfd::Result<()> {
         "after (5 is outside the map, so it shows as the overflow id):",
         &[&mv.join("config"), &mv.join("sub/log"), &mv.join("stray")],
     );
+
+    println!("\n5. A filesystem image, mounted without mount(8), id-mapped and read-only");
+    match build_image(&dir, &data) {
+        None => println!("   skipped: neither mksquashfs nor mkfs.ext4 is installed"),
+        Some((image, fstype)) => {
+            let mounted = dir.join("image");
+            std::fs::create_dir(&mounted).expect("mount point");
+            let attr = MountAttr::new().readonly().idmap(&ns);
+            mount_image(&image, fstype, &attr)?.attach(&mounted)?;
+            println!("   {fstype} image {}", image.display());
+            match loop_device_of(&image) {
+                Some(dev) => {
+                    println!("   attached through {dev} (autoclear: it goes when the mount goes)")
+                }
+                None => println!("   mounted from the file itself, no loop device"),
+            }
+            show(
+                "its files, through the mount:",
+                &[&mounted.join("config"), &mounted.join("sub/log")],
+            );
+            match std::fs::write(mounted.join("config"), b"changed") {
+                Ok(()) => println!("   write succeeded (unexpected!)"),
+                Err(e) => println!("   write to {}: {e}", mounted.join("config").display()),
+            }
+        }
+    }
     Ok(())
+}
+
+/// Builds an image of `src` with mksquashfs, or else mkfs.ext4, whichever
+/// is installed; `None` if neither is.
+fn build_image(dir: &Path, src: &Path) -> Option<(std::path::PathBuf, &'static str)> {
+    use std::process::{Command, Stdio};
+    let quiet = |c: &mut Command| {
+        c.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let sqfs = dir.join("data.sqfs");
+    if quiet(
+        Command::new("mksquashfs")
+            .arg(src)
+            .arg(&sqfs)
+            .args(["-noappend", "-quiet"]),
+    ) {
+        return Some((sqfs, "squashfs"));
+    }
+    let ext4 = dir.join("data.ext4");
+    std::fs::write(&ext4, vec![0u8; 8 << 20]).ok()?;
+    quiet(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-d"])
+            .arg(src)
+            .arg(&ext4),
+    )
+    .then_some((ext4, "ext4"))
+}
+
+/// The `/dev/loopN` whose backing file is `image`, from sysfs.
+fn loop_device_of(image: &Path) -> Option<String> {
+    std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .find_map(|e| {
+            let backing = std::fs::read_to_string(e.path().join("loop/backing_file")).ok()?;
+            (Path::new(backing.trim_end()) == image)
+                .then(|| format!("/dev/{}", e.file_name().to_string_lossy()))
+        })
 }
 
 fn describe(r: mountfd::Result<()>) -> String {

@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! mountfd bind --source S --target T [--idmap MAP]... [--readonly] [--recursive]
+//! mountfd image --image F --fstype T --target DIR [--offset N] [--size-limit N]
+//!               [--idmap MAP]... [--readonly]
+//! mountfd overlay --lower D[:D...] [--upper D --work D] --target DIR
 //! ```
 //!
 //! `--idmap` takes the crate's map text (`0:100000:65536`, comma-separated
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mountfd::{DetachedMount, IdMap, MountAttr, UserNs};
+use mountfd::{mount_image_with, DetachedMount, IdMap, LoopOptions, MountAttr, Overlay, UserNs};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +48,48 @@ enum Command {
         /// Include submounts, and apply the attributes to them too.
         #[arg(long)]
         recursive: bool,
+    },
+    /// Mount a filesystem image (a file, through an autoclear loop device
+    /// that lives as long as the mount, or a block device) on TARGET.
+    Image {
+        /// The image file or block device.
+        #[arg(long)]
+        image: PathBuf,
+        /// The filesystem type: squashfs, erofs, ext4, ...
+        #[arg(long)]
+        fstype: String,
+        /// The directory to mount on; created if missing.
+        #[arg(long)]
+        target: PathBuf,
+        /// Where the filesystem starts in the image file, in bytes.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// How many bytes from the offset the filesystem spans (0: to the end).
+        #[arg(long = "size-limit", default_value_t = 0)]
+        size_limit: u64,
+        /// Id map `from:to[:range]`, on-disk id first; may repeat.
+        #[arg(long = "idmap", value_name = "MAP")]
+        idmaps: Vec<String>,
+        /// Mount read-only (the loop device and the superblock too).
+        #[arg(long)]
+        readonly: bool,
+    },
+    /// Mount an overlay of lower directories, optionally with a writable
+    /// upper directory, on TARGET.
+    Overlay {
+        /// Lower directories, top first, separated by `:` (write a `:` or
+        /// `\` inside a name as `\:` or `\\`); may repeat.
+        #[arg(long, value_name = "DIR[:DIR...]", required = true)]
+        lower: Vec<String>,
+        /// The writable upper directory.
+        #[arg(long, requires = "work")]
+        upper: Option<PathBuf>,
+        /// The overlay's work directory: empty, on the upper's filesystem.
+        #[arg(long, requires = "upper")]
+        work: Option<PathBuf>,
+        /// The directory to mount on; created if missing.
+        #[arg(long)]
+        target: PathBuf,
     },
 }
 
@@ -149,6 +194,95 @@ fn bind(
     })
 }
 
+/// The id map of repeated `--idmap` values as a user namespace, if any.
+fn userns_for(idmaps: &[String]) -> Result<Option<UserNs>, String> {
+    match parse_idmaps(idmaps).map_err(|e| format!("--idmap: {e}"))? {
+        Some((uids, gids)) => UserNs::new(&uids, &gids)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
+}
+
+/// Attaches a detached mount on a directory `target`, creating the directory
+/// if missing and removing it again if the attach fails.
+fn attach_on_dir(mnt: DetachedMount, target: &Path) -> Result<(), String> {
+    let created = prepare_target(target, Kind::Dir)?;
+    mnt.attach(target).map_err(|e| {
+        if created {
+            let _ = std::fs::remove_dir(target);
+        }
+        e.to_string()
+    })
+}
+
+fn image(
+    image: &Path,
+    fstype: &str,
+    target: &Path,
+    opts: &LoopOptions,
+    idmaps: &[String],
+) -> Result<(), String> {
+    // The map, the image, the type and the offset are all checked (and the
+    // filesystem mounted, detached) before the target is touched.
+    let ns = userns_for(idmaps)?;
+    let attr = if opts.read_only {
+        MountAttr::new().readonly()
+    } else {
+        MountAttr::new()
+    };
+    let attr = match &ns {
+        Some(ns) => attr.idmap(ns),
+        None => attr,
+    };
+    let mnt = mount_image_with(image, fstype, &attr, opts).map_err(|e| e.to_string())?;
+    // On failure below, dropping `mnt` unmounts the filesystem, and the
+    // autoclear loop device goes with it.
+    attach_on_dir(mnt, target)
+}
+
+/// Splits `a:b\:c` into `a` and `b:c`: the kernel's own `lowerdir` syntax.
+fn split_layers(value: &str) -> Result<Vec<PathBuf>, String> {
+    let mut layers = Vec::new();
+    let mut cur = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(next) => cur.push(next),
+                None => return Err(format!("--lower {value:?} ends in a lone '\\'")),
+            },
+            ':' => layers.push(PathBuf::from(std::mem::take(&mut cur))),
+            c => cur.push(c),
+        }
+    }
+    layers.push(PathBuf::from(cur));
+    if let Some(empty) = layers.iter().position(|l| l.as_os_str().is_empty()) {
+        return Err(format!("--lower {value:?}: layer {} is empty", empty + 1));
+    }
+    Ok(layers)
+}
+
+fn overlay(
+    lowers: &[String],
+    upper_work: Option<(&Path, &Path)>,
+    target: &Path,
+) -> Result<(), String> {
+    let mut layers = Vec::new();
+    for value in lowers {
+        layers.extend(split_layers(value)?);
+    }
+    let mut ov = Overlay::new();
+    for layer in &layers {
+        ov = ov.lower(layer);
+    }
+    if let Some((upper, work)) = upper_work {
+        ov = ov.upper(upper, work);
+    }
+    let mnt = ov.mount(&MountAttr::new()).map_err(|e| e.to_string())?;
+    attach_on_dir(mnt, target)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -159,6 +293,29 @@ fn main() -> ExitCode {
             readonly,
             recursive,
         } => bind(source, target, idmaps, *readonly, *recursive),
+        Command::Image {
+            image: img,
+            fstype,
+            target,
+            offset,
+            size_limit,
+            idmaps,
+            readonly,
+        } => {
+            let opts = LoopOptions {
+                offset: *offset,
+                size_limit: *size_limit,
+                read_only: *readonly,
+                ..LoopOptions::new()
+            };
+            image(img, fstype, target, &opts, idmaps)
+        }
+        Command::Overlay {
+            lower,
+            upper,
+            work,
+            target,
+        } => overlay(lower, upper.as_deref().zip(work.as_deref()), target),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
