@@ -355,7 +355,9 @@ impl DetachedMount {
     ///
     /// The target must exist and be of the same kind as the mount's root (a
     /// directory for a directory, a file for a file). A final symlink in
-    /// `target` is never followed.
+    /// `target` is never followed: the kernel refuses to mount on a symlink
+    /// (`EINVAL`), so a symlink planted at the target cannot redirect the
+    /// mount elsewhere.
     ///
     /// # Errors
     ///

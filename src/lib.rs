@@ -55,7 +55,6 @@
 //! `open_tree` + `mount_setattr`, which cannot re-map an id-mapped source.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod attr;
 mod cache;
