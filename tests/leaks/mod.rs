@@ -21,14 +21,18 @@ pub fn serial() -> MutexGuard<'static, ()> {
 /// Open fds of this process, with what each refers to.
 pub fn fds() -> BTreeMap<u32, String> {
     let mut out = BTreeMap::new();
+    // The listing's own fd shows as this directory: leave it out.
+    let listing = format!("/proc/{}/fd", std::process::id());
     let dir = std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd");
     for entry in dir.flatten() {
         let Ok(fd) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        // The fd of the directory listing itself is gone by now.
         if let Ok(target) = std::fs::read_link(entry.path()) {
-            out.insert(fd, target.to_string_lossy().into_owned());
+            let target = target.to_string_lossy().into_owned();
+            if target != listing {
+                out.insert(fd, target);
+            }
         }
     }
     out
