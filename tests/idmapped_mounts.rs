@@ -332,3 +332,37 @@ fn without_open_tree_attr_the_fallback_maps_fresh_sources_and_refuses_remaps() {
         assert!(fs::read_dir(&second).unwrap().next().is_none());
     });
 }
+
+/// The `flags:` line of `/proc/self/fdinfo/N`, octal.
+fn fd_flags(fd: &impl std::os::fd::AsRawFd) -> u32 {
+    let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .unwrap()
+        .trim();
+    u32::from_str_radix(flags, 8).unwrap()
+}
+
+#[test]
+fn every_handle_fd_is_close_on_exec() {
+    in_private_ns(|dir| {
+        let cloexec = libc::O_CLOEXEC as u32;
+        let map = ns("0:100000:65536");
+        assert_ne!(fd_flags(&map) & cloexec, 0, "UserNs");
+        let plain = DetachedMount::clone_tree(dir, false).unwrap();
+        assert_ne!(fd_flags(&plain) & cloexec, 0, "clone_tree");
+        let mapped = DetachedMount::clone_tree_idmapped(dir, false, &map).unwrap();
+        assert_ne!(fd_flags(&mapped) & cloexec, 0, "clone_tree_idmapped");
+        let ctx = FsContext::new("tmpfs").unwrap();
+        assert_ne!(
+            fd_flags(&std::os::fd::AsFd::as_fd(&ctx)) & cloexec,
+            0,
+            "FsContext"
+        );
+        let new_fs = ctx.mount(&MountAttr::new()).unwrap();
+        assert_ne!(fd_flags(&new_fs) & cloexec, 0, "fsmount");
+        let opened = UserNs::open("/proc/self/ns/user").unwrap();
+        assert_ne!(fd_flags(&opened) & cloexec, 0, "UserNs::open");
+    });
+}
