@@ -22,7 +22,7 @@ enum Layer<'a> {
 /// the kernel on its own (`lowerdir+`, Linux 6.8+), so paths need no
 /// escaping of `:` or `,`. A layer can be a path or an fd: a directory, or a
 /// [`DetachedMount`] that was never attached anywhere (Linux 6.15+ accepts
-/// those `O_PATH` fds). Id-mapped layers work either way: files show through
+/// such `O_PATH` fds). Id-mapped layers work either way: files show through
 /// the overlay as the layer's mount shows them.
 ///
 /// Without an upper layer the overlay is read-only, and needs at least two
@@ -137,9 +137,12 @@ impl<'a> Overlay<'a> {
     /// `fsopen("overlay")`, each layer with `fsconfig`, then `fsmount`—the
     /// overlay as a detached mount with `attr` applied.
     ///
-    /// On kernels before 6.8, which lack `lowerdir+`, path layers are passed
-    /// in one `lowerdir` string instead (with `:` and `\` escaped); fd
-    /// layers need 6.8 (6.15 for detached mounts).
+    /// Linux 6.5 to 6.7 refuse `lowerdir+`; there path layers are passed in
+    /// one `lowerdir` string instead (with `:` and `\` escaped). Fd layers
+    /// need a recent kernel (detached mounts, whose fds are `O_PATH`, are
+    /// taken since Linux 6.15). Before 6.5 overlayfs parses its options only
+    /// when the filesystem is created, and refuses `lowerdir+` there with
+    /// `EINVAL`.
     ///
     /// # Errors
     ///
