@@ -392,3 +392,35 @@ fn repeated_attach_and_drop_frees_the_device_every_time() {
         );
     });
 }
+
+#[test]
+fn a_setting_the_device_does_not_show_is_a_loop_mismatch_and_the_device_is_released() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "mismatch", 1 << 20);
+        // A read-only fd can only back a read-only device: the kernel sets
+        // LO_FLAGS_READ_ONLY whatever was asked (`loop_configure`).
+        let ro = fs::File::open(&img).unwrap();
+        let err =
+            LoopDevice::attach_fd(std::os::fd::AsFd::as_fd(&ro), &LoopOptions::new()).unwrap_err();
+        match &err {
+            Error::LoopMismatch {
+                device,
+                setting,
+                asked,
+                actual,
+            } => {
+                assert!(device.to_str().unwrap().starts_with("/dev/loop"));
+                assert_eq!((*setting, *asked, *actual), ("read-only", 0, 1));
+            }
+            other => panic!("expected LoopMismatch, got {other}"),
+        }
+        assert_no_device_for(&img);
+        // Asked for, it is no mismatch.
+        let opts = LoopOptions {
+            read_only: true,
+            ..LoopOptions::new()
+        };
+        let dev = LoopDevice::attach_fd(std::os::fd::AsFd::as_fd(&ro), &opts).unwrap();
+        assert!(dev.status().unwrap().read_only);
+    });
+}
