@@ -666,3 +666,49 @@ fn overlay_bad_input_is_typed() {
         eprintln!("work dir elsewhere: {err}");
     });
 }
+
+#[test]
+fn block_device_with_an_offset_gets_a_loop_device_over_it() {
+    in_private_ns(|dir| {
+        let Some(inner) = image_util::ext4(dir, "blockdev-offset-inner") else {
+            return;
+        };
+        let bundle = dir.join("blockdev-offset.bin");
+        let mut data = vec![0u8; 1 << 20];
+        data.extend(fs::read(&inner).unwrap());
+        fs::write(&bundle, data).unwrap();
+        // The whole bundle as a block device, then the filesystem inside it.
+        let whole = mountfd::LoopDevice::attach(&bundle, &LoopOptions::new()).unwrap();
+        let target = mkdir(dir, "target");
+        let opts = LoopOptions {
+            offset: 1 << 20,
+            ..LoopOptions::new()
+        };
+        mount_image_with(whole.path(), "ext4", &MountAttr::new().readonly(), &opts)
+            .unwrap()
+            .attach(&target)
+            .unwrap();
+        assert_tree(&target);
+        let over = devices_backed_by(whole.path());
+        assert_eq!(
+            over.len(),
+            1,
+            "a loop device over {}",
+            whole.path().display()
+        );
+        // Past the end of the block device: refused before anything is attached.
+        let past = LoopOptions {
+            offset: 64 << 20,
+            ..LoopOptions::new()
+        };
+        let err = mount_image_with(whole.path(), "ext4", &MountAttr::new(), &past).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidInput { what: "offset", .. }),
+            "{err}"
+        );
+        umount(&target);
+        assert_no_device_for(whole.path());
+        drop(whole);
+        assert_no_device_for(&bundle);
+    });
+}
