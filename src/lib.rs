@@ -12,7 +12,14 @@
 //!   read-only and other [`MountAttr`]s applied atomically) and attaches it
 //!   with `move_mount`;
 //! - [`FsContext`] creates new filesystems through `fsopen`/`fsmount`,
-//!   reporting the kernel's own messages on failure.
+//!   reporting the kernel's own messages on failure;
+//! - [`mount_image`] mounts a squashfs, erofs or ext4 image file, through an
+//!   autoclear [`LoopDevice`] that lives exactly as long as the mount (erofs
+//!   takes the file directly where the kernel can);
+//! - [`Overlay`] stacks lower layers (id-mapped ones too) under an optional
+//!   upper layer;
+//! - [`UserNsCache`] shares one namespace between equal maps, for callers
+//!   that create many mounts.
 //!
 //! Every fd is an [`OwnedFd`](std::os::fd::OwnedFd) underneath, close-on-exec,
 //! and closed (unmounting anything unattached) on drop. Errors name the
@@ -50,6 +57,9 @@
 //! | detached mounts, `fsopen`/`fsmount` | 5.2 |
 //! | `mount_setattr`, id-mapped mounts | 5.12 (tmpfs 6.3) |
 //! | `open_tree_attr`: atomic clone + attributes, re-mapping an id-mapped source | 6.15 |
+//! | `LOOP_CONFIGURE` (else `LOOP_SET_FD` + `LOOP_SET_STATUS64`) | 5.8 |
+//! | erofs on a regular file without a loop device | 6.12 |
+//! | overlay layers appended with `lowerdir+` | 6.8 |
 //!
 //! Without `open_tree_attr`, [`DetachedMount::clone_tree_with`] falls back to
 //! `open_tree` + `mount_setattr`, which cannot re-map an id-mapped source.

@@ -29,11 +29,19 @@ pub(crate) fn read_messages(fd: BorrowedFd<'_>) -> Option<String> {
         match rustix::io::read(fd, &mut buf) {
             Ok(n) if n > 0 => {
                 let text = String::from_utf8_lossy(&buf[..n]);
+                // Errors are the norm here; only other levels keep a tag.
                 let text = text.trim_end();
+                let (level, msg) = match text.split_at_checked(2) {
+                    Some(("e ", msg)) => ("", msg),
+                    Some(("w ", msg)) => ("warning: ", msg),
+                    Some(("i ", msg)) => ("info: ", msg),
+                    _ => ("", text),
+                };
                 if !out.is_empty() {
                     out.push_str("; ");
                 }
-                out.push_str(text);
+                out.push_str(level);
+                out.push_str(msg);
             }
             _ => break,
         }
