@@ -38,7 +38,16 @@ enum Call {
     KnownKey(u8, String),
 }
 
-const KEYS: [&str; 8] = ["size", "mode", "uid", "gid", "nr_inodes", "huge", "source", "ro"];
+const KEYS: [&str; 8] = [
+    "size",
+    "mode",
+    "uid",
+    "gid",
+    "nr_inodes",
+    "huge",
+    "source",
+    "ro",
+];
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -48,7 +57,9 @@ struct Input {
 }
 
 fn bad_fstype(s: &str) -> bool {
-    s.is_empty() || s.bytes().any(|b| b == 0 || b == b'/' || b.is_ascii_whitespace())
+    s.is_empty()
+        || s.bytes()
+            .any(|b| b == 0 || b == b'/' || b.is_ascii_whitespace())
 }
 
 fn bad_key(s: &str) -> bool {
@@ -60,13 +71,19 @@ fn check<T>(r: &Result<T, Error>, refused_up_front: bool, what: &str) {
     match r {
         Ok(_) => assert!(!refused_up_front, "{what}: accepted input it must refuse"),
         Err(e @ Error::InvalidInput { .. }) => {
-            assert!(refused_up_front, "{what}: refused before the kernel saw it: {e}");
+            assert!(
+                refused_up_front,
+                "{what}: refused before the kernel saw it: {e}"
+            );
             assert_eq!(e.errno(), None);
         }
         Err(e @ Error::Os { errno, .. }) => {
             assert!(!refused_up_front, "{what}: reached the kernel: {e}");
             assert!(*errno > 0, "{what}: errno {errno}");
-            assert!(e.kernel_message().is_none_or(|m| !m.is_empty()), "{what}: {e:?}");
+            assert!(
+                e.kernel_message().is_none_or(|m| !m.is_empty()),
+                "{what}: {e:?}"
+            );
             assert!(!e.to_string().is_empty());
         }
         Err(e) => panic!("{what}: unexpected error kind {e:?}"),
@@ -106,7 +123,11 @@ fuzz_target!(|input: Input| {
             Call::Fd(k) => check(&ctx.set_fd(k, null.as_fd()), bad_key(k), "set_fd"),
             Call::KnownKey(n, v) => {
                 let k = KEYS[usize::from(*n) % KEYS.len()];
-                check(&ctx.set_string(k, v), v.contains('\0'), "set_string(known key)")
+                check(
+                    &ctx.set_string(k, v),
+                    v.contains('\0'),
+                    "set_string(known key)",
+                )
             }
         }
     }

@@ -40,7 +40,10 @@ fn kernel_accepts(extents: &[IdMapping]) -> bool {
 
 fn check_map(map: &IdMap) {
     let extents = map.mappings();
-    assert!(kernel_accepts(extents), "accepted a map the kernel refuses: {map:?}");
+    assert!(
+        kernel_accepts(extents),
+        "accepted a map the kernel refuses: {map:?}"
+    );
     let text = map.to_string();
     let back: IdMap = text.parse().expect("the Display form parses back");
     assert_eq!(&back, map, "Display round trip of {text:?}");
@@ -54,7 +57,10 @@ fn check_err(input: &str, err: &Error) {
     assert_eq!(err.errno(), None, "no system call is made for bad text");
     assert!(!err.to_string().is_empty());
     if let IdMapError::Syntax { position, .. } = inner {
-        assert!(*position <= input.len(), "syntax position past the end: {inner:?}");
+        assert!(
+            *position <= input.len(),
+            "syntax position past the end: {inner:?}"
+        );
     }
 }
 
@@ -75,12 +81,19 @@ fuzz_target!(|data: &[u8]| {
             check_map(&gids);
             // Text without `u:`/`g:` extents describes one map for both.
             if let Ok(map) = &single {
-                assert_eq!((&uids, &gids), (map, map), "parse_split disagrees with parse");
+                assert_eq!(
+                    (&uids, &gids),
+                    (map, map),
+                    "parse_split disagrees with parse"
+                );
             }
         }
         Err(e) => {
             check_err(input, &e);
-            assert!(single.is_err(), "parse accepted {input:?} but parse_split refused: {e}");
+            assert!(
+                single.is_err(),
+                "parse accepted {input:?} but parse_split refused: {e}"
+            );
         }
     }
 });

@@ -37,8 +37,12 @@ fn atime(n: u8) -> Atime {
 }
 
 fn propagation(n: u8) -> Propagation {
-    [Propagation::Private, Propagation::Slave, Propagation::Shared, Propagation::Unbindable]
-        [usize::from(n % 4)]
+    [
+        Propagation::Private,
+        Propagation::Slave,
+        Propagation::Shared,
+        Propagation::Unbindable,
+    ][usize::from(n % 4)]
 }
 
 /// Our own user namespace: a real namespace fd, opened once.
@@ -101,7 +105,11 @@ const KNOWN: u64 = abi::MOUNT_ATTR_RDONLY
     | abi::MOUNT_ATTR_NOSYMFOLLOW;
 
 fn check_invariants(raw: &mount_attr, ns_fd: u64) {
-    assert_eq!((raw.attr_set | raw.attr_clr) & !KNOWN, 0, "unknown flag: {raw:?}");
+    assert_eq!(
+        (raw.attr_set | raw.attr_clr) & !KNOWN,
+        0,
+        "unknown flag: {raw:?}"
+    );
     assert_eq!(
         raw.attr_set & raw.attr_clr & !abi::MOUNT_ATTR__ATIME,
         0,
@@ -109,20 +117,38 @@ fn check_invariants(raw: &mount_attr, ns_fd: u64) {
     );
     let atime = raw.attr_set & abi::MOUNT_ATTR__ATIME;
     assert!(
-        [abi::MOUNT_ATTR_RELATIME, abi::MOUNT_ATTR_NOATIME, abi::MOUNT_ATTR_STRICTATIME]
-            .contains(&atime),
+        [
+            abi::MOUNT_ATTR_RELATIME,
+            abi::MOUNT_ATTR_NOATIME,
+            abi::MOUNT_ATTR_STRICTATIME
+        ]
+        .contains(&atime),
         "not one access-time mode: {raw:?}"
     );
     if atime != 0 {
-        assert_eq!(raw.attr_clr & abi::MOUNT_ATTR__ATIME, abi::MOUNT_ATTR__ATIME, "{raw:?}");
+        assert_eq!(
+            raw.attr_clr & abi::MOUNT_ATTR__ATIME,
+            abi::MOUNT_ATTR__ATIME,
+            "{raw:?}"
+        );
     }
     assert!(
-        [0, abi::MS_PRIVATE, abi::MS_SLAVE, abi::MS_SHARED, abi::MS_UNBINDABLE]
-            .contains(&raw.propagation),
+        [
+            0,
+            abi::MS_PRIVATE,
+            abi::MS_SLAVE,
+            abi::MS_SHARED,
+            abi::MS_UNBINDABLE
+        ]
+        .contains(&raw.propagation),
         "propagation is not one type: {raw:?}"
     );
     let idmapped = raw.attr_set & abi::MOUNT_ATTR_IDMAP != 0;
-    assert_eq!(idmapped, raw.userns_fd == ns_fd, "idmap <=> userns_fd: {raw:?}");
+    assert_eq!(
+        idmapped,
+        raw.userns_fd == ns_fd,
+        "idmap <=> userns_fd: {raw:?}"
+    );
     assert!(idmapped || raw.userns_fd == 0, "a stray userns_fd: {raw:?}");
 }
 
@@ -175,7 +201,10 @@ fuzz_target!(|ops: Vec<Op>| {
         check_invariants(&raw, ns_fd);
         assert_eq!(raw, model.expect(ns_fd), "after {op:?}");
         assert_eq!(attr.is_idmapped(), model.idmap == Some(true));
-        assert_eq!(attr.is_readonly(), raw.attr_set & abi::MOUNT_ATTR_RDONLY != 0);
+        assert_eq!(
+            attr.is_readonly(),
+            raw.attr_set & abi::MOUNT_ATTR_RDONLY != 0
+        );
         assert_eq!(attr.is_empty(), raw == mount_attr::default());
     }
 });

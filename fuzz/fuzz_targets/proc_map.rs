@@ -29,7 +29,11 @@ struct Input {
 
 fn scan(extents: &[IdMapping], id: u32, forward: bool) -> Option<u32> {
     extents.iter().find_map(|m| {
-        let (src, dst) = if forward { (m.from, m.to) } else { (m.to, m.from) };
+        let (src, dst) = if forward {
+            (m.from, m.to)
+        } else {
+            (m.to, m.from)
+        };
         let off = id.checked_sub(src)?;
         (off < m.range).then(|| dst + off)
     })
@@ -56,7 +60,10 @@ fuzz_target!(|input: Input| {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), extents.len());
     for (line, m) in lines.iter().zip(&extents) {
-        let cols: Vec<u32> = line.split(' ').map(|c| c.parse().expect("a decimal id")).collect();
+        let cols: Vec<u32> = line
+            .split(' ')
+            .map(|c| c.parse().expect("a decimal id"))
+            .collect();
         assert_eq!(cols, [m.from, m.to, m.range], "line {line:?}");
     }
 
@@ -72,7 +79,13 @@ fuzz_target!(|input: Input| {
 
     // Lookups agree with a linear scan, and invert each other.
     let edges = extents.iter().flat_map(|m| {
-        [m.from, m.to, m.from.wrapping_sub(1), m.from + (m.range - 1), m.from + (m.range - 1) + 1]
+        [
+            m.from,
+            m.to,
+            m.from.wrapping_sub(1),
+            m.from + (m.range - 1),
+            m.from + (m.range - 1) + 1,
+        ]
     });
     for id in input.probes.iter().copied().chain(edges) {
         let seen = map.map_id(id);
@@ -80,6 +93,10 @@ fuzz_target!(|input: Input| {
         if let Some(seen) = seen {
             assert_eq!(map.unmap_id(seen), Some(id), "unmap_id(map_id({id}))");
         }
-        assert_eq!(map.unmap_id(id), scan(&extents, id, false), "unmap_id({id})");
+        assert_eq!(
+            map.unmap_id(id),
+            scan(&extents, id, false),
+            "unmap_id({id})"
+        );
     }
 });
