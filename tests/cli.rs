@@ -4,30 +4,8 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use common::{in_private_ns, mkdir, my_mounts, owner};
-
-/// `target/<profile>/examples/mountfd`, built by `cargo test` with the tests.
-fn cli() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let cli = profile_dir.join("examples/mountfd");
-    assert!(cli.exists(), "{} not built", cli.display());
-    cli
-}
-
-fn run(args: &[&str]) -> Output {
-    std::process::Command::new(cli())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{in_private_ns, mkdir, my_mounts, owner, run_cli as run, stderr};
 
 #[test]
 fn bind_with_idmap_and_readonly_creates_the_missing_directory_target() {

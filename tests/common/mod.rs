@@ -126,3 +126,18 @@ pub fn run_as(uid: u32, gid: u32, script: &str) -> std::process::Output {
         .output()
         .expect("spawn /bin/sh")
 }
+
+/// Runs the `mountfd` example CLI (`target/<profile>/examples/mountfd`,
+/// built by `cargo test` with the tests) in the calling thread's namespace.
+pub fn run_cli(args: &[&str]) -> std::process::Output {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let cli = profile_dir.join("examples/mountfd");
+    assert!(cli.exists(), "{} not built", cli.display());
+    std::process::Command::new(cli).args(args).output().unwrap()
+}
+
+/// A process's stderr as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
