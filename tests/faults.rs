@@ -21,7 +21,7 @@ mod reexec;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{in_private_ns, mkdir, owner};
@@ -496,10 +496,9 @@ fn children_killed_at_random_points_are_reaped_and_nothing_leaks() {
         let map: IdMap = "0:100000:65536".parse().unwrap();
         let before = Snapshot::take();
         let stop = AtomicBool::new(false);
-        let kills = AtomicUsize::new(0);
         let (tx, rx) = std::sync::mpsc::channel::<String>();
-        let (stop, kills, map) = (&stop, &kills, &map);
-        let results: Vec<mountfd::Result<UserNs>> = std::thread::scope(|s| {
+        let (stop, map) = (&stop, &map);
+        let (results, killed) = std::thread::scope(|s| {
             let maker = s.spawn(move || {
                 // This thread's id, for the killer to watch its children only.
                 let me = fs::read_link("/proc/thread-self").unwrap();
@@ -513,24 +512,27 @@ fn children_killed_at_random_points_are_reaped_and_nothing_leaks() {
             let children = format!("/proc/self/task/{tid}/children");
             // A second thread kills whatever child the maker has, whenever
             // it sees one: before, between or after the map writes.
-            s.spawn(move || {
+            let killer = s.spawn(move || {
+                let mut killed = std::collections::BTreeSet::new();
                 while !stop.load(Ordering::Relaxed) {
                     let Ok(text) = fs::read_to_string(&children) else {
                         continue;
                     };
-                    for pid in text
+                    for raw in text
                         .split_whitespace()
                         .filter_map(|p| p.parse::<i32>().ok())
                     {
-                        let pid = rustix::process::Pid::from_raw(pid).unwrap();
-                        if rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok()
-                        {
-                            kills.fetch_add(1, Ordering::Relaxed);
+                        let pid = rustix::process::Pid::from_raw(raw).unwrap();
+                        let kill =
+                            rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                        if kill.is_ok() {
+                            killed.insert(raw);
                         }
                     }
                 }
+                killed
             });
-            maker.join().unwrap()
+            (maker.join().unwrap(), killer.join().unwrap())
         });
         let (mut ok, mut failed) = (0, 0);
         for r in &results {
@@ -546,9 +548,10 @@ fn children_killed_at_random_points_are_reaped_and_nothing_leaks() {
             }
         }
         eprintln!(
-            "{} kills: {ok} usable namespaces, {failed} typed errors",
-            kills.load(Ordering::Relaxed)
+            "{} children killed: {ok} usable namespaces, {failed} typed errors",
+            killed.len()
         );
+        assert!(!killed.is_empty(), "the killer never caught a child");
         drop(results);
         before.assert_unchanged("randomly killed children", Duration::ZERO);
     });
