@@ -30,6 +30,17 @@ pub fn enter_private_mount_ns() -> bool {
     true
 }
 
+/// Deletes the unbound loop device `/dev/loopN` (`LOOP_CTL_REMOVE`), so
+/// that tests leave the set of loop devices as they found it. The kernel
+/// refuses (`EBUSY`) for a device that is bound or open.
+///
+/// # Errors
+///
+/// The failed `ioctl`.
+pub fn remove_loop_device(n: u32) -> crate::Result<()> {
+    crate::raw::loop_dev::ctl_remove(n)
+}
+
 /// A fresh directory under `/tmp` (a private tmpfs after
 /// [`enter_private_mount_ns`]).
 ///

@@ -122,4 +122,7 @@ pub(crate) mod loop_dev {
     pub(crate) fn detach(_: BorrowedFd<'_>, _: &Path) -> Result<()> {
         unsupported("ioctl(LOOP_CLR_FD)")
     }
+    pub(crate) fn ctl_remove(_: u32) -> Result<()> {
+        unsupported("ioctl(LOOP_CTL_REMOVE)")
+    }
 }

@@ -62,15 +62,24 @@ pub fn in_private_ns<R: Send>(f: impl FnOnce(&Path) -> R + Send) -> Option<R> {
     }
     let _shared = shared();
     let before = host_mounts();
+    let loop_baseline = loop_baseline();
+    // A name of its own, so the loop devices behind this test's files can
+    // be told from those of tests running beside it.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "test{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let r = std::thread::scope(|s| {
         s.spawn(|| {
             assert!(mountfd::__doc::enter_private_mount_ns());
-            let dir = mountfd::__doc::scratch_dir("test");
+            let dir = mountfd::__doc::scratch_dir(&name);
             f(&dir)
         })
         .join()
     });
     assert_eq!(before, host_mounts(), "the host's mount table changed");
+    remove_new_loop_devices(loop_baseline, &format!("/mountfd-{name}-"));
     match r {
         Ok(r) => Some(r),
         Err(panic) => std::panic::resume_unwind(panic),
@@ -140,4 +149,54 @@ pub fn run_cli(args: &[&str]) -> std::process::Output {
 /// A process's stderr as text.
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The numbers of the loop devices that exist (`/sys/block/loopN`).
+pub fn loop_device_numbers() -> std::collections::BTreeSet<u32> {
+    let Ok(dir) = std::fs::read_dir("/sys/block") else {
+        return Default::default();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("loop")?.parse().ok())
+        .collect()
+}
+
+/// The backing file of a bound loop device.
+fn backing_file(n: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/block/loop{n}/loop/backing_file")).ok()
+}
+
+/// The loop devices that existed before the first test of this binary ran.
+fn loop_baseline() -> &'static std::collections::BTreeSet<u32> {
+    static BASELINE: std::sync::OnceLock<std::collections::BTreeSet<u32>> =
+        std::sync::OnceLock::new();
+    BASELINE.get_or_init(loop_device_numbers)
+}
+
+/// `LOOP_CTL_GET_FREE` creates a device node whenever every existing one is
+/// bound, and the kernel keeps it after use; remove the ones the tests made,
+/// so the host keeps the set of loop devices it had. Autoclear unbinds this
+/// test's devices (those backed by files under `tag`) when its mount
+/// namespace is torn down, a little after the thread is joined: wait for
+/// that, briefly. A device still bound or open belongs to a test still
+/// running, which removes it when it ends.
+fn remove_new_loop_devices(baseline: &std::collections::BTreeSet<u32>, tag: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let new: Vec<u32> = loop_device_numbers()
+            .difference(baseline)
+            .copied()
+            .collect();
+        let mine_bound = new
+            .iter()
+            .any(|&n| backing_file(n).is_some_and(|f| f.contains(tag)));
+        if !mine_bound || std::time::Instant::now() >= deadline {
+            for n in new.into_iter().filter(|&n| backing_file(n).is_none()) {
+                // EBUSY: opened by a running test meanwhile; it cleans up.
+                let _ = mountfd::__doc::remove_loop_device(n);
+            }
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
