@@ -541,3 +541,99 @@ fn child_in_a_user_namespace_without_rights_over_the_mounts() {
     );
     assert_eq!(fds, leaks::fds());
 }
+
+// --- mount_setattr: mount_attr_nosymfollow ---------------------------------
+
+#[test]
+fn nosymfollow_makes_lookups_through_symlinks_eloop() {
+    let _serial = serial();
+    in_private_ns(|dir| {
+        let (src, dst) = (mkdir(dir, "src"), mkdir(dir, "dst"));
+        fs::write(src.join("data"), b"d").unwrap();
+        std::os::unix::fs::symlink(src.join("data"), src.join("symlink")).unwrap();
+        DetachedMount::clone_tree_with(&src, false, &MountAttr::new().nosymfollow())
+            .unwrap()
+            .attach(&dst)
+            .unwrap();
+        let err = fs::File::open(dst.join("symlink")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+        // The link itself is still there to read, and the source follows it.
+        assert_eq!(
+            fs::read_link(dst.join("symlink")).unwrap(),
+            src.join("data")
+        );
+        assert_eq!(fs::read(src.join("symlink")).unwrap(), b"d");
+        // ST_NOSYMFOLLOW, as the selftest defines it (libc lacks it).
+        let flags = rustix::fs::statvfs(&dst).unwrap().f_flag.bits();
+        assert_ne!(flags & 0x2000, 0);
+    });
+}
+
+// --- mount_setattr: multi_threaded -----------------------------------------
+
+#[test]
+fn threads_changing_one_tree_at_once_all_succeed() {
+    let _serial = serial();
+    in_private_ns(|dir| {
+        let src = mkdir(dir, "src");
+        tmpfs_at(&src, "sub");
+        let tree = DetachedMount::clone_tree(&src, true).unwrap();
+        let attr = MountAttr::new()
+            .readonly()
+            .nosuid()
+            .propagation(mountfd::Propagation::Shared);
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| tree.set_attr(&attr, true)))
+                .collect();
+            for h in hs {
+                h.join().unwrap().unwrap();
+            }
+        });
+        let dst = mkdir(dir, "dst");
+        tree.attach(&dst).unwrap();
+        for p in [dst.clone(), dst.join("sub")] {
+            let flags = rustix::fs::statvfs(&p).unwrap().f_flag.bits();
+            assert_ne!(flags & libc::ST_RDONLY, 0, "{}", p.display());
+            assert_ne!(flags & libc::ST_NOSUID, 0, "{}", p.display());
+        }
+        let shared = my_mounts()
+            .lines()
+            .filter(|l| {
+                l.split(' ')
+                    .nth(4)
+                    .is_some_and(|t| t.starts_with(dst.to_str().unwrap()))
+            })
+            .filter(|l| l.split(" - ").next().unwrap().contains(" shared:"))
+            .count();
+        assert_eq!(shared, 2, "both mounts are shared");
+    });
+}
+
+// --- mount_setattr: open_tree_detached, open_tree_detached_fail ------------
+
+#[test]
+fn a_detached_tree_can_be_cloned_from_until_the_caller_changes_namespace() {
+    let _serial = serial();
+    in_private_ns(|dir| {
+        let src = mkdir(dir, "src");
+        let sub = tmpfs_at(&src, "A");
+        fs::write(sub.join("f"), b"").unwrap();
+        let base = DetachedMount::clone_tree(&src, true).unwrap();
+        let inside = format!("/proc/self/fd/{}/A", std::os::fd::AsRawFd::as_raw_fd(&base));
+
+        // A clone of a submount of a detached tree (Linux 6.15+).
+        let dst = mkdir(dir, "dst");
+        DetachedMount::clone_tree(&inside, true)
+            .unwrap()
+            .attach(&dst)
+            .unwrap();
+        assert!(dst.join("f").exists());
+
+        // Once the caller is in another mount namespace, the detached tree's
+        // origin no longer matches: EINVAL.
+        assert!(mountfd::__doc::enter_private_mount_ns());
+        let err = DetachedMount::clone_tree(&inside, true).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::EINVAL), "{err}");
+    });
+}
