@@ -241,28 +241,6 @@ fn image(
     attach_on_dir(mnt, target)
 }
 
-/// Splits `a:b\:c` into `a` and `b:c`: the kernel's own `lowerdir` syntax.
-fn split_layers(value: &str) -> Result<Vec<PathBuf>, String> {
-    let mut layers = Vec::new();
-    let mut cur = String::new();
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some(next) => cur.push(next),
-                None => return Err(format!("--lower {value:?} ends in a lone '\\'")),
-            },
-            ':' => layers.push(PathBuf::from(std::mem::take(&mut cur))),
-            c => cur.push(c),
-        }
-    }
-    layers.push(PathBuf::from(cur));
-    if let Some(empty) = layers.iter().position(|l| l.as_os_str().is_empty()) {
-        return Err(format!("--lower {value:?}: layer {} is empty", empty + 1));
-    }
-    Ok(layers)
-}
-
 fn overlay(
     lowers: &[String],
     upper_work: Option<(&Path, &Path)>,
@@ -270,7 +248,7 @@ fn overlay(
 ) -> Result<(), String> {
     let mut layers = Vec::new();
     for value in lowers {
-        layers.extend(split_layers(value)?);
+        layers.extend(Overlay::parse_lowerdir(value).map_err(|e| format!("--lower: {e}"))?);
     }
     let mut ov = Overlay::new();
     for layer in &layers {

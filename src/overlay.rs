@@ -74,6 +74,68 @@ impl<'a> Overlay<'a> {
         self
     }
 
+    /// Adds each layer of a `lowerdir` value in the kernel's syntax, top
+    /// first, below those added so far (see [`parse_lowerdir`](Self::parse_lowerdir)).
+    ///
+    /// # Errors
+    ///
+    /// As [`parse_lowerdir`](Self::parse_lowerdir).
+    pub fn lowers(mut self, lowerdir: &str) -> Result<Self> {
+        for layer in Overlay::parse_lowerdir(lowerdir)? {
+            self.lowers.push(Layer::Path(layer));
+        }
+        Ok(self)
+    }
+
+    /// Splits a `lowerdir` value in overlayfs's own syntax into its layers:
+    /// `:` separates layers and `\` makes the next character literal, so
+    /// `a:b\:c` is the two layers `a` and `b:c` (`ovl_parse_param_split_lowerdirs`
+    /// in `fs/overlayfs/params.c` reads it the same way).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty layer or a trailing lone `\`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::PathBuf;
+    /// use mountfd::Overlay;
+    ///
+    /// let layers = Overlay::parse_lowerdir(r"/app:/odd\:name:/base")?;
+    /// assert_eq!(layers, [PathBuf::from("/app"), PathBuf::from("/odd:name"), PathBuf::from("/base")]);
+    /// assert!(Overlay::parse_lowerdir("/app::/base").is_err());
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    pub fn parse_lowerdir(value: &str) -> Result<Vec<PathBuf>> {
+        let mut layers = Vec::new();
+        let mut cur = String::new();
+        let mut chars = value.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(next) => cur.push(next),
+                    None => {
+                        return Err(Error::invalid(
+                            "lowerdir",
+                            format!("{value:?} ends in a lone '\\'"),
+                        ))
+                    }
+                },
+                ':' => layers.push(PathBuf::from(std::mem::take(&mut cur))),
+                c => cur.push(c),
+            }
+        }
+        layers.push(PathBuf::from(cur));
+        if let Some(empty) = layers.iter().position(|l| l.as_os_str().is_empty()) {
+            return Err(Error::invalid(
+                "lowerdir",
+                format!("{value:?}: layer {} is empty", empty + 1),
+            ));
+        }
+        Ok(layers)
+    }
+
     /// Adds a lower layer given as an fd, below those added so far: an open
     /// directory, or a [`DetachedMount`] (such as an id-mapped clone that is
     /// attached nowhere).
@@ -256,4 +318,51 @@ fn set_layer(fs: &FsContext, key: &str, layer: &Layer<'_>) -> Result<()> {
 fn utf8(path: &Path) -> Result<&str> {
     path.to_str()
         .ok_or_else(|| Error::invalid("overlay layer", format!("{} is not UTF-8", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parse_lowerdir_rejects_empty_layers_and_a_lone_escape() {
+        for bad in ["", ":", "a:", ":a", "a::b", r"a\"] {
+            let err = Overlay::parse_lowerdir(bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidInput {
+                        what: "lowerdir",
+                        ..
+                    }
+                ),
+                "{bad:?}: {err}"
+            );
+        }
+        assert_eq!(
+            Overlay::parse_lowerdir(r"a\\b").unwrap(),
+            [PathBuf::from(r"a\b")]
+        );
+    }
+
+    proptest! {
+        /// What `joined_lowers` writes for the kernel, `parse_lowerdir`
+        /// reads back as the same layers, whatever `:` and `\` they hold.
+        #[test]
+        fn joined_lowers_round_trips_through_parse_lowerdir(
+            layers in proptest::collection::vec("[a-z:\\\\/ ]{1,12}", 1..6)
+        ) {
+            let ov = layers.iter().fold(Overlay::new(), |ov, l| ov.lower(l));
+            let joined = ov.joined_lowers().unwrap();
+            let parsed = Overlay::parse_lowerdir(&joined).unwrap();
+            let expected: Vec<PathBuf> = layers.iter().map(PathBuf::from).collect();
+            prop_assert_eq!(parsed, expected);
+        }
+
+        #[test]
+        fn parse_lowerdir_never_panics(s in "\\PC*") {
+            let _ = Overlay::parse_lowerdir(&s);
+        }
+    }
 }
