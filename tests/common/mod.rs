@@ -161,9 +161,24 @@ pub fn loop_device_numbers() -> std::collections::BTreeSet<u32> {
         .collect()
 }
 
-/// The backing file of a bound loop device.
-fn backing_file(n: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/sys/block/loop{n}/loop/backing_file")).ok()
+/// Every bound loop device: its number and its backing file as
+/// `/sys/block/loopN/loop/backing_file` shows it (without the newline, and
+/// without the " (deleted)" the kernel appends for an unlinked file).
+pub fn bound_loop_devices() -> Vec<(u32, String)> {
+    let mut out: Vec<(u32, String)> = loop_device_numbers()
+        .into_iter()
+        .filter_map(|n| {
+            let text =
+                std::fs::read_to_string(format!("/sys/block/loop{n}/loop/backing_file")).ok()?;
+            let text = text.trim_end_matches('\n');
+            Some((
+                n,
+                text.strip_suffix(" (deleted)").unwrap_or(text).to_owned(),
+            ))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// The loop devices that existed before the first test of this binary ran.
@@ -187,11 +202,13 @@ fn remove_new_loop_devices(baseline: &std::collections::BTreeSet<u32>, tag: &str
             .difference(baseline)
             .copied()
             .collect();
-        let mine_bound = new
+        let bound = bound_loop_devices();
+        let is_bound = |n: u32| bound.iter().any(|(b, _)| *b == n);
+        let mine_bound = bound
             .iter()
-            .any(|&n| backing_file(n).is_some_and(|f| f.contains(tag)));
+            .any(|(n, file)| new.contains(n) && file.contains(tag));
         if !mine_bound || std::time::Instant::now() >= deadline {
-            for n in new.into_iter().filter(|&n| backing_file(n).is_none()) {
+            for n in new.into_iter().filter(|&n| !is_bound(n)) {
                 // EBUSY: opened by a running test meanwhile; it cleans up.
                 let _ = mountfd::__doc::remove_loop_device(n);
             }

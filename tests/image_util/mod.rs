@@ -102,25 +102,12 @@ pub fn ext4(dir: &Path, name: &str) -> Option<PathBuf> {
 /// The loop devices whose backing file is `backing` (as
 /// `/sys/block/loopN/loop/backing_file` shows it).
 pub fn devices_backed_by(backing: &Path) -> Vec<String> {
-    let want = backing.to_string_lossy().into_owned();
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/sys/block").unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if !name.starts_with("loop") {
-            continue;
-        }
-        let file = Path::new("/sys/block")
-            .join(&name)
-            .join("loop/backing_file");
-        if let Ok(text) = fs::read_to_string(file) {
-            let text = text.trim_end_matches('\n');
-            let text = text.strip_suffix(" (deleted)").unwrap_or(text);
-            if text == want {
-                found.push(name);
-            }
-        }
-    }
-    found
+    let want = backing.to_string_lossy();
+    super::common::bound_loop_devices()
+        .into_iter()
+        .filter(|(_, file)| *file == want)
+        .map(|(n, _)| format!("loop{n}"))
+        .collect()
 }
 
 /// Waits (at most 5 s) until no loop device is backed by `backing`, and

@@ -38,40 +38,15 @@ pub fn fds() -> BTreeMap<u32, String> {
     out
 }
 
-/// Pids of the children of every thread of this process, zombies included.
-pub fn children() -> Vec<u32> {
-    let mut all = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            all.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
-        }
-    }
-    all.sort_unstable();
-    all
-}
+pub use super::common::children;
 
 /// Loop devices (`loopN` names) whose backing file path contains `needle`.
 pub fn loop_devices_backed_by(needle: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/sys/block") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with("loop") {
-            continue;
-        }
-        if let Ok(backing) = std::fs::read_to_string(entry.path().join("loop/backing_file")) {
-            if backing.contains(needle) {
-                out.push(name);
-            }
-        }
-    }
-    out.sort();
-    out
+    super::common::bound_loop_devices()
+        .into_iter()
+        .filter(|(_, file)| file.contains(needle))
+        .map(|(n, _)| format!("loop{n}"))
+        .collect()
 }
 
 /// The tag every scratch path of this process carries (see
