@@ -84,11 +84,16 @@ impl UserNs {
                 uid_heap.as_bytes()
             }
         };
-        let gid_text = match gid_map.write_proc_map(&mut gid_buf) {
-            Some(n) => &gid_buf[..n],
-            None => {
-                gid_heap = gid_map.to_proc_map();
-                gid_heap.as_bytes()
+        // `from_idmap` passes one map twice: format it once.
+        let gid_text = if std::ptr::eq(uid_map, gid_map) {
+            uid_text
+        } else {
+            match gid_map.write_proc_map(&mut gid_buf) {
+                Some(n) => &gid_buf[..n],
+                None => {
+                    gid_heap = gid_map.to_proc_map();
+                    gid_heap.as_bytes()
+                }
             }
         };
         for (which, text) in [("uid map", uid_text), ("gid map", gid_text)] {
