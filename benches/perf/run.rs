@@ -28,8 +28,11 @@ struct Opts {
     mem_iters: usize,
     only: Option<Vec<String>>,
     out: PathBuf,
-    /// `--probe CASE N`: only run crate case CASE N times (for strace/perf).
+    /// `--probe CASE N`: only run crate case CASE N times (for strace/perf,
+    /// and for the fresh-process cases).
     probe: Option<(String, usize)>,
+    /// `--probe-rss MIB`: the caller size of a probe.
+    probe_rss: usize,
 }
 
 impl Opts {
@@ -44,6 +47,7 @@ impl Opts {
             mem_iters: 10_000,
             only: None,
             probe: None,
+            probe_rss: 0,
             out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench"),
         };
         let list = |v: Option<String>| -> Vec<usize> {
@@ -81,6 +85,9 @@ impl Opts {
                     let case = args.next().expect("CASE");
                     let n = args.next().and_then(|v| v.parse().ok()).expect("N");
                     o.probe = Some((case, n));
+                }
+                "--probe-rss" => {
+                    o.probe_rss = args.next().and_then(|v| v.parse().ok()).expect("MIB");
                 }
                 "--out" => {
                     let p = PathBuf::from(args.next().expect("DIR"));
@@ -129,7 +136,7 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn new(reference: Option<&(PathBuf, Vec<u8>)>) -> Ctx {
+    fn new(reference: Option<&(PathBuf, Vec<u8>)>, image: bool) -> Ctx {
         let dir = PathBuf::from("/tmp/mountfd-bench");
         let (src, dst) = (dir.join("src"), dir.join("dst"));
         for d in [&src, &dst] {
@@ -141,7 +148,7 @@ impl Ctx {
         std::fs::File::create(&backing)
             .and_then(|f| f.set_len(64 << 20))
             .unwrap();
-        let image = make_squashfs(&dir);
+        let image = if image { make_squashfs(&dir) } else { None };
         let reference = reference.and_then(|r| build_reference(&dir, r));
         let map: IdMap = "0:100000:65536".parse().unwrap();
         let ns = UserNs::from_idmap(&map).expect("a user namespace (root and Linux 5.12+)");
@@ -229,6 +236,10 @@ enum Kind {
     Reference(&'static str),
     /// Commands spawned from this process, as callers without the crate do.
     Spawned,
+    /// The crate case of this name, measured by itself in a fresh child
+    /// process (`--probe`) with the same caller size: the same conditions
+    /// as a reference mode.
+    Fresh(&'static str),
 }
 
 struct Case {
@@ -267,13 +278,21 @@ fn cases() -> Vec<Case> {
             group: "userns",
             name: "UserNs::from_idmap",
             kind: Crate,
-            batch: |_| 40,
+            batch: |_| 100,
             run: Some(|c, n| {
                 for _ in 0..n {
                     drop(UserNs::from_idmap(&c.map).unwrap());
                 }
             }),
             chart: true,
+        },
+        Case {
+            group: "userns",
+            name: "UserNs::from_idmap (fresh process)",
+            kind: Fresh("UserNs::from_idmap"),
+            batch: |_| 100,
+            run: None,
+            chart: false,
         },
         Case {
             group: "userns",
@@ -291,7 +310,7 @@ fn cases() -> Vec<Case> {
             group: "userns",
             name: "userns-clone",
             kind: Reference("userns-clone"),
-            batch: |_| 40,
+            batch: |_| 100,
             run: None,
             chart: true,
         },
@@ -316,7 +335,7 @@ fn cases() -> Vec<Case> {
             group: "bind",
             name: "bind cycle, fresh UserNs",
             kind: Crate,
-            batch: |_| 40,
+            batch: |_| 100,
             run: Some(|c, n| {
                 for _ in 0..n {
                     let ns = UserNs::from_idmap(&c.map).unwrap();
@@ -333,7 +352,7 @@ fn cases() -> Vec<Case> {
             group: "bind",
             name: "bind cycle, reused UserNs",
             kind: Crate,
-            batch: |_| 100,
+            batch: |_| 400,
             run: Some(|c, n| {
                 for _ in 0..n {
                     DetachedMount::clone_tree_idmapped(&c.src, false, &c.ns)
@@ -347,9 +366,17 @@ fn cases() -> Vec<Case> {
         },
         Case {
             group: "bind",
+            name: "bind cycle, reused UserNs (fresh process)",
+            kind: Fresh("bind cycle, reused UserNs"),
+            batch: |_| 400,
+            run: None,
+            chart: false,
+        },
+        Case {
+            group: "bind",
             name: "bind cycle, UserNsCache",
             kind: Crate,
-            batch: |_| 100,
+            batch: |_| 400,
             run: Some(|c, n| {
                 for _ in 0..n {
                     let ns = c.cache.get_idmap(&c.map).unwrap();
@@ -366,7 +393,7 @@ fn cases() -> Vec<Case> {
             group: "bind",
             name: "bind-fresh",
             kind: Reference("bind-fresh"),
-            batch: |_| 40,
+            batch: |_| 100,
             run: None,
             chart: false,
         },
@@ -374,7 +401,7 @@ fn cases() -> Vec<Case> {
             group: "bind",
             name: "bind-cached",
             kind: Reference("bind-cached"),
-            batch: |_| 100,
+            batch: |_| 400,
             run: None,
             chart: false,
         },
@@ -396,7 +423,7 @@ fn cases() -> Vec<Case> {
             group: "loop",
             name: "LoopDevice::attach + detach",
             kind: Crate,
-            batch: |_| 12,
+            batch: |_| 50,
             run: Some(|c, n| {
                 for _ in 0..n {
                     LoopDevice::attach(&c.backing, &LoopOptions::new())
@@ -409,9 +436,17 @@ fn cases() -> Vec<Case> {
         },
         Case {
             group: "loop",
+            name: "LoopDevice::attach + detach (fresh process)",
+            kind: Fresh("LoopDevice::attach + detach"),
+            batch: |_| 50,
+            run: None,
+            chart: false,
+        },
+        Case {
+            group: "loop",
             name: "loop-cycle",
             kind: Reference("loop-cycle"),
-            batch: |_| 12,
+            batch: |_| 50,
             run: None,
             chart: false,
         },
@@ -437,7 +472,7 @@ fn cases() -> Vec<Case> {
             group: "image",
             name: "mount_image + attach + umount",
             kind: Crate,
-            batch: |_| 12,
+            batch: |_| 30,
             run: Some(|c, n| {
                 let image = c.image.as_ref().unwrap();
                 for _ in 0..n {
@@ -481,19 +516,29 @@ fn run_batch(ctx: &Ctx, case: &Case, n: usize, rss: usize) -> Option<f64> {
     match case.kind {
         Kind::Reference(mode) => {
             let bin = ctx.reference.as_ref()?;
-            let out = Command::new(bin)
-                .args([mode, &n.to_string(), &rss.to_string()])
-                .current_dir(&ctx.dir)
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("run reference");
-            assert!(out.status.success(), "reference {mode} failed");
-            let text = String::from_utf8_lossy(&out.stdout);
+            let mut cmd = Command::new(bin);
+            cmd.args([mode, &n.to_string(), &rss.to_string()]);
+            let text = run_child(&mut cmd, &ctx.dir, rss);
             let us = text
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("us_per_op="))
                 .and_then(|v| v.parse().ok());
             assert!(us.is_some(), "reference {mode} said {text:?}");
+            us
+        }
+        Kind::Fresh(name) => {
+            // A magic link: reaches this binary even where the private /tmp
+            // hides the path it was started from.
+            let mut cmd = Command::new("/proc/self/exe");
+            cmd.args(["--bench", "--probe", name, &n.to_string()])
+                .args(["--probe-rss", &rss.to_string()]);
+            let text = run_child(&mut cmd, &ctx.dir, rss);
+            // "NAME: X µs per operation over N"
+            let us = text
+                .rsplit_once(": ")
+                .and_then(|(_, t)| t.split_whitespace().next())
+                .and_then(|v| v.parse().ok());
+            assert!(us.is_some(), "probe {name} said {text:?}");
             us
         }
         Kind::Crate | Kind::Spawned => {
@@ -503,6 +548,22 @@ fn run_batch(ctx: &Ctx, case: &Case, n: usize, rss: usize) -> Option<f64> {
             Some(t.elapsed().as_secs_f64() * 1e6 / n as f64)
         }
     }
+}
+
+/// Runs a child that times itself and returns what it printed.
+fn run_child(cmd: &mut Command, dir: &Path, rss: usize) -> String {
+    let out = cmd
+        .current_dir(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("spawn");
+    assert!(out.status.success(), "{cmd:?} failed");
+    if rss >= 1024 {
+        // The kernel is still busy for a moment after tearing down a child
+        // of this size; let it settle before the next case.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 // ---------------------------------------------------------------- caller size
@@ -695,16 +756,22 @@ pub fn main() {
         .then(reference_source)
         .flatten();
     assert!(mountfd::__doc::enter_private_mount_ns());
-    let ctx = Ctx::new(source.as_ref());
     if let Some((name, n)) = &opts.probe {
         let case = cases()
             .into_iter()
             .find(|c| c.name == name && c.run.is_some())
             .unwrap_or_else(|| panic!("no crate or spawned case named {name:?}"));
-        let us = run_batch(&ctx, &case, *n, 0).unwrap();
+        let ctx = Ctx::new(None, case.group == "image");
+        let mut ballast = Ballast(Vec::new());
+        if opts.probe_rss > 0 {
+            ballast.set(opts.probe_rss);
+        }
+        let us = run_batch(&ctx, &case, *n, opts.probe_rss).unwrap();
         println!("{name}: {us:.1} µs per operation over {n}");
+        drop(ballast);
         return;
     }
+    let ctx = Ctx::new(source.as_ref(), opts.wants("image"));
     let cases: Vec<Case> = cases()
         .into_iter()
         .filter(|c| opts.wants(c.group))
@@ -740,7 +807,7 @@ pub fn main() {
         );
         // One untimed pass warms caches and the allocator.
         for c in &here {
-            if !matches!(c.kind, Kind::Reference(_)) {
+            if matches!(c.kind, Kind::Crate | Kind::Spawned) {
                 run_batch(&ctx, c, 1, rss);
             }
         }
@@ -909,6 +976,7 @@ fn report(opts: &Opts, res: &Results, memory_flat: Option<bool>, elapsed: f64) -
         }
         let label = match c.kind {
             Kind::Crate => format!("`{}`", c.name),
+            Kind::Fresh(name) => format!("`{name}`, in a fresh process"),
             Kind::Reference(m) => format!("reference `{m}`"),
             Kind::Spawned => c.name.to_owned(),
         };
@@ -933,72 +1001,115 @@ fn report(opts: &Opts, res: &Results, memory_flat: Option<bool>, elapsed: f64) -
             let _ = writeln!(s, "| {what} | {caller} | {m} | {goal} | {met} |");
         };
     let q = |r: usize, a: &str, b: &str| Some(res.median(r, a)? / res.median(r, b)?);
-    for &r in &main {
-        let caller = format!("{} MiB", res.rss.get(&r).copied().unwrap_or(r as u64));
-        row(
+    // (what, numerator case, denominator case, goal, test, only at the
+    // largest caller size)
+    type Target = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(f64) -> bool,
+        bool,
+    );
+    let targets: [Target; 11] = [
+        (
             "`UserNs::from_idmap` / `userns-clone`",
-            caller.clone(),
-            q(r, "UserNs::from_idmap", "userns-clone"),
+            "UserNs::from_idmap",
+            "userns-clone",
             "≤ 1.15×",
             |x| x <= 1.15,
-        );
-        row(
+            false,
+        ),
+        (
+            "the same, crate in a fresh process",
+            "UserNs::from_idmap (fresh process)",
+            "userns-clone",
+            "≤ 1.15×",
+            |x| x <= 1.15,
+            false,
+        ),
+        (
             "`userns-exec` / `UserNs::from_idmap`",
-            caller.clone(),
-            q(r, "userns-exec", "UserNs::from_idmap"),
+            "userns-exec",
+            "UserNs::from_idmap",
             "≥ 10×",
             |x| x >= 10.0,
-        );
-        row(
+            false,
+        ),
+        (
             "`userns-fork` / `UserNs::from_idmap`",
-            caller.clone(),
-            q(r, "userns-fork", "UserNs::from_idmap"),
+            "userns-fork",
+            "UserNs::from_idmap",
             "≥ 100× at 2 GiB",
             |x| x >= 100.0,
-        );
-        row(
+            true,
+        ),
+        (
             "bind cycle, reused ns / `bind-cached`",
-            caller.clone(),
-            q(r, "bind cycle, reused UserNs", "bind-cached"),
+            "bind cycle, reused UserNs",
+            "bind-cached",
             "≤ 1.15×",
             |x| x <= 1.15,
-        );
-        row(
+            false,
+        ),
+        (
+            "the same, crate in a fresh process",
+            "bind cycle, reused UserNs (fresh process)",
+            "bind-cached",
+            "≤ 1.15×",
+            |x| x <= 1.15,
+            false,
+        ),
+        (
             "bind cycle, fresh ns / `bind-fresh`",
-            caller.clone(),
-            q(r, "bind cycle, fresh UserNs", "bind-fresh"),
-            "(info)",
+            "bind cycle, fresh UserNs",
+            "bind-fresh",
+            "(no target)",
             |_| true,
-        );
-        row(
+            false,
+        ),
+        (
             "spawned `mount --bind` + `umount` / bind cycle, reused ns",
-            caller.clone(),
-            q(
-                r,
-                "spawned mount --bind + umount",
-                "bind cycle, reused UserNs",
-            ),
+            "spawned mount --bind + umount",
+            "bind cycle, reused UserNs",
             "≥ 30×",
             |x| x >= 30.0,
-        );
-        row(
+            false,
+        ),
+        (
             "`LoopDevice` attach + detach / `loop-cycle`",
-            caller.clone(),
-            q(r, "LoopDevice::attach + detach", "loop-cycle"),
+            "LoopDevice::attach + detach",
+            "loop-cycle",
             "≤ 1.15×",
             |x| x <= 1.15,
-        );
-        row(
+            false,
+        ),
+        (
+            "the same, crate in a fresh process",
+            "LoopDevice::attach + detach (fresh process)",
+            "loop-cycle",
+            "≤ 1.15×",
+            |x| x <= 1.15,
+            false,
+        ),
+        (
             "spawned `mount -o loop,ro` + `umount` / `mount_image` cycle",
-            caller.clone(),
-            q(
-                r,
-                "spawned mount -o loop,ro + umount",
-                "mount_image + attach + umount",
-            ),
+            "spawned mount -o loop,ro + umount",
+            "mount_image + attach + umount",
             "≥ 10×",
             |x| x >= 10.0,
-        );
+            false,
+        ),
+    ];
+    let largest = main.iter().copied().max().unwrap_or(0);
+    for (what, a, b, goal, ok, only_largest) in targets {
+        for &r in &main {
+            if only_largest && r != largest {
+                continue;
+            }
+            let caller = format!("{} MiB", res.rss.get(&r).copied().unwrap_or(r as u64));
+            row(what, caller, q(r, a, b), goal, ok);
+        }
     }
     if let (Some(&lo), Some(&hi)) = (main.first(), main.last()) {
         if lo != hi {
