@@ -3,9 +3,11 @@
 //! An example that mounts first enters a private mount namespace, so that
 //! nothing it does reaches the host's mount table, and works in a tmpfs
 //! mounted over `/tmp` inside that namespace, so that nothing is left on the
-//! host's disk either.
+//! host's disk either. The integration tests mount theirs over a directory
+//! of their own instead ([`enter_private_mount_ns_over`]): a test may run
+//! programs (the CLI, its own binary) that live under `/tmp`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Whether the process runs with uid 0.
 #[must_use]
@@ -22,11 +24,23 @@ pub fn is_root() -> bool {
 /// If root cannot make the namespace.
 #[must_use]
 pub fn enter_private_mount_ns() -> bool {
+    enter_private_mount_ns_over(&std::env::temp_dir())
+}
+
+/// Like [`enter_private_mount_ns`], with the tmpfs mounted over `scratch`
+/// (an existing directory) instead of `/tmp`.
+///
+/// # Panics
+///
+/// If root cannot make the namespace.
+#[must_use]
+pub fn enter_private_mount_ns_over(scratch: &Path) -> bool {
     if !is_root() {
         eprintln!("mountfd: skipped: mounting needs root");
         return false;
     }
-    crate::raw::enter_private_mount_ns().expect("a private mount namespace with a tmpfs on /tmp");
+    crate::raw::enter_private_mount_ns(scratch)
+        .expect("a private mount namespace with a scratch tmpfs");
     true
 }
 

@@ -303,8 +303,8 @@ fn bad_options_are_rejected_before_any_device_is_touched() {
 
 #[test]
 fn attach_fd_binds_an_unlinked_file_that_the_device_keeps_alive() {
-    in_private_ns(|_| {
-        let file = tempfile_in_tmp(1 << 20);
+    in_private_ns(|dir| {
+        let file = unlinked_file_in(dir, 1 << 20);
         let dev =
             LoopDevice::attach_fd(std::os::fd::AsFd::as_fd(&file), &LoopOptions::new()).unwrap();
         drop(file);
@@ -314,9 +314,9 @@ fn attach_fd_binds_an_unlinked_file_that_the_device_keeps_alive() {
     });
 }
 
-/// An unlinked 1 MiB file on the private tmpfs.
-fn tempfile_in_tmp(len: u64) -> fs::File {
-    let p = std::env::temp_dir().join(format!("anon-{}", std::process::id()));
+/// An unlinked file of `len` bytes on the test's private tmpfs.
+fn unlinked_file_in(dir: &Path, len: u64) -> fs::File {
+    let p = dir.join("anon");
     let f = fs::OpenOptions::new()
         .read(true)
         .write(true)

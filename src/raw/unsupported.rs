@@ -84,7 +84,7 @@ pub(crate) fn is_root() -> bool {
     false
 }
 
-pub(crate) fn enter_private_mount_ns() -> Result<()> {
+pub(crate) fn enter_private_mount_ns(_: &Path) -> Result<()> {
     unsupported("unshare(CLONE_NEWNS)")
 }
 

@@ -70,14 +70,21 @@ pub fn in_private_ns<R: Send>(f: impl FnOnce(&Path) -> R + Send) -> Option<R> {
         "test{}",
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
+    // The tmpfs goes over a directory of the test's own, not over /tmp: the
+    // test may run programs that live there (the CLI, its own binary when
+    // the checkout is under /tmp). On the host the directory stays empty,
+    // and removing it is allowed while it is still a mount point in the
+    // dying namespace (Linux 3.18+ detaches such mounts).
+    let dir = std::env::temp_dir().join(format!("mountfd-{name}-{}", std::process::id()));
+    std::fs::create_dir(&dir).expect("the test's scratch directory");
     let r = std::thread::scope(|s| {
         s.spawn(|| {
-            assert!(mountfd::__doc::enter_private_mount_ns());
-            let dir = mountfd::__doc::scratch_dir(&name);
+            assert!(mountfd::__doc::enter_private_mount_ns_over(&dir));
             f(&dir)
         })
         .join()
     });
+    std::fs::remove_dir(&dir).expect("the test's scratch directory is empty on the host");
     assert_eq!(before, host_mounts(), "the host's mount table changed");
     remove_new_loop_devices(loop_baseline, &format!("/mountfd-{name}-"));
     match r {

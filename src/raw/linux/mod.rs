@@ -111,9 +111,9 @@ pub(crate) fn is_root() -> bool {
 }
 
 /// `unshare(CLONE_NEWNS)` for the calling thread, then `/` made recursively
-/// private and a tmpfs mounted on `/tmp`, so that nothing done afterwards on
-/// this thread reaches the caller's mount namespace or disk.
-pub(crate) fn enter_private_mount_ns() -> Result<()> {
+/// private and a tmpfs mounted on `scratch`, so that nothing done afterwards
+/// on this thread reaches the caller's mount namespace or disk.
+pub(crate) fn enter_private_mount_ns(scratch: &Path) -> Result<()> {
     use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
     // SAFETY: CLONE_NEWNS only gives this thread its own fs_struct and mount
     // namespace; no memory is shared or unshared.
@@ -127,10 +127,10 @@ pub(crate) fn enter_private_mount_ns() -> Result<()> {
     .map_err(|e| os_err("mount(MS_REC | MS_PRIVATE)", Some(Path::new("/")), e))?;
     mount(
         "tmpfs",
-        "/tmp",
+        scratch,
         "tmpfs",
         MountFlags::NODEV | MountFlags::NOSUID,
         Some(c"mode=1777"),
     )
-    .map_err(|e| os_err("mount(tmpfs)", Some(Path::new("/tmp")), e))
+    .map_err(|e| os_err("mount(tmpfs)", Some(scratch), e))
 }
