@@ -40,7 +40,7 @@ impl Opts {
         let mut args = std::env::args().skip(1);
         let mut o = Opts {
             bench: false,
-            rounds: 9,
+            rounds: 11,
             main_rss: vec![16, 2048],
             chart_rss: vec![256, 1024],
             scale: 1.0,
@@ -558,11 +558,10 @@ fn run_child(cmd: &mut Command, dir: &Path, rss: usize) -> String {
         .output()
         .expect("spawn");
     assert!(out.status.success(), "{cmd:?} failed");
-    if rss >= 1024 {
-        // The kernel is still busy for a moment after tearing down a child
-        // of this size; let it settle before the next case.
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    // The kernel stays busy for a while after tearing down a large child
+    // (and the forks it made): without a pause, the next case's batch can
+    // take ten times its usual time. A quarter of a millisecond per MiB.
+    std::thread::sleep(std::time::Duration::from_micros(rss as u64 * 250));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
