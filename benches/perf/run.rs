@@ -122,7 +122,8 @@ impl Opts {
 
 // ---------------------------------------------------------------- fixtures
 
-/// What the cases work on, all inside the private `/tmp`.
+/// What the cases work on, all inside the private tmpfs that
+/// `enter_private_mount_ns` mounts over the temporary directory (`/tmp`).
 struct Ctx {
     dir: PathBuf,
     src: PathBuf,
@@ -139,7 +140,7 @@ struct Ctx {
 
 impl Ctx {
     fn new(reference: Option<&(PathBuf, Vec<u8>)>, image: bool) -> Ctx {
-        let dir = PathBuf::from("/tmp/mountfd-bench");
+        let dir = std::env::temp_dir().join("mountfd-bench");
         let (src, dst) = (dir.join("src"), dir.join("dst"));
         for d in [&src, &dst] {
             std::fs::create_dir_all(d).unwrap();
