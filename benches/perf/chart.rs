@@ -10,7 +10,7 @@ const LEFT: f64 = 80.0;
 const RIGHT: f64 = 290.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
-const COLORS: [&str; 4] = ["#1b7837", "#7f7f7f", "#c51b7d", "#2166ac"];
+const COLORS: [&str; 5] = ["#1b7837", "#5aae61", "#7f7f7f", "#c51b7d", "#2166ac"];
 
 /// `series`: (label, [(nominal caller MiB, median µs)]); `rss` maps each
 /// nominal caller size to the measured VmRSS in MiB, which is what the x
@@ -110,6 +110,8 @@ pub fn userns_vs_rss(series: &[(&str, Vec<(usize, f64)>)], rss: &BTreeMap<usize,
         let color = COLORS[i % COLORS.len()];
         let dash = if label.contains("userns-clone") {
             r#" stroke-dasharray="5 4""#
+        } else if label.contains("fresh process") {
+            r#" stroke-dasharray="2 3""#
         } else {
             ""
         };

@@ -301,7 +301,7 @@ fn cases() -> Vec<Case> {
             kind: Fresh("UserNs::from_idmap"),
             batch: |_| 100,
             run: None,
-            chart: false,
+            chart: true,
         },
         Case {
             group: "userns",
@@ -960,6 +960,10 @@ impl Results {
     fn samples_for_chart(&self) -> Vec<(&'static str, Vec<(usize, f64)>)> {
         [
             ("mountfd UserNs::from_idmap", "UserNs::from_idmap"),
+            (
+                "the same, in a fresh process",
+                "UserNs::from_idmap (fresh process)",
+            ),
             ("C clone(CLONE_VM) child (userns-clone)", "userns-clone"),
             ("C fork()ed child (userns-fork)", "userns-fork"),
             ("C exec'd unshare(1) helper (userns-exec)", "userns-exec"),
