@@ -125,11 +125,8 @@ pub fn mount_image_with(
     let read_only = attr.is_readonly() || opts.read_only || READ_ONLY_FILESYSTEMS.contains(&fstype);
     // fsopen first: an unknown type fails here, before anything is attached.
     let mut fs = open_context(fstype)?;
-    let file = open_backing(image, read_only)?;
-    let kind = file
-        .metadata()
-        .map_err(|e| Error::os_at("fstat", image, e.raw_os_error().unwrap_or(libc::EIO)))?
-        .file_type();
+    let (file, meta) = open_backing(image, read_only)?;
+    let kind = meta.file_type();
     let whole = opts.offset == 0 && opts.size_limit == 0;
 
     if kind.is_block_device() && whole {
@@ -153,7 +150,7 @@ pub fn mount_image_with(
         autoclear: true,
         ..*opts
     };
-    let dev = LoopDevice::attach_file(&file, Some(image), &loop_opts)?;
+    let dev = LoopDevice::attach_file(&file, &meta, Some(image), &loop_opts)?;
     drop(file);
     let source = utf8(dev.path())?;
     let mnt = mount_source(fs, source, read_only, attr);

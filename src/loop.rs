@@ -227,8 +227,8 @@ impl LoopDevice {
     pub fn attach(backing: impl AsRef<Path>, opts: &LoopOptions) -> Result<LoopDevice> {
         let backing = backing.as_ref();
         opts.validate()?;
-        let file = open_backing(backing, opts.read_only)?;
-        LoopDevice::attach_file(&file, Some(backing), opts)
+        let (file, meta) = open_backing(backing, opts.read_only)?;
+        LoopDevice::attach_file(&file, &meta, Some(backing), opts)
     }
 
     /// Binds a free loop device to an open file (or block device), such as
@@ -247,16 +247,19 @@ impl LoopDevice {
             .try_clone_to_owned()
             .map(File::from)
             .map_err(|e| io_err("fcntl(F_DUPFD_CLOEXEC)", None, &e))?;
-        LoopDevice::attach_file(&file, None, opts)
+        let meta = file.metadata().map_err(|e| io_err("fstat", None, &e))?;
+        LoopDevice::attach_file(&file, &meta, None, opts)
     }
 
+    /// Binds `file`, whose `fstat` is `meta`, with options the caller has
+    /// validated.
     pub(crate) fn attach_file(
         file: &File,
+        meta: &std::fs::Metadata,
         name: Option<&Path>,
         opts: &LoopOptions,
     ) -> Result<LoopDevice> {
-        opts.validate()?;
-        let size = backing_size(file, name)?;
+        let size = backing_size(file, meta, name)?;
         opts.check_fits(size, name)?;
         let dev = raw::loop_dev::attach(file.as_fd(), name, opts)?;
         Ok(LoopDevice {
@@ -309,8 +312,8 @@ impl LoopDevice {
     }
 }
 
-/// Opens a backing file, read-only or read-write, and checks its kind.
-pub(crate) fn open_backing(path: &Path, read_only: bool) -> Result<File> {
+/// Opens a backing file, read-only or read-write, and `fstat`s it.
+pub(crate) fn open_backing(path: &Path, read_only: bool) -> Result<(File, std::fs::Metadata)> {
     // std opens with O_CLOEXEC.
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -322,20 +325,11 @@ pub(crate) fn open_backing(path: &Path, read_only: bool) -> Result<File> {
             Some(libc::EISDIR) => not_a_file(path, "a directory"),
             _ => io_err("open", Some(path), &e),
         })?;
-    let kind = file
+    // The one fstat of the attach path: `backing_size` checks the kind.
+    let meta = file
         .metadata()
-        .map_err(|e| io_err("fstat", Some(path), &e))?
-        .file_type();
-    if kind.is_dir() {
-        return Err(not_a_file(path, "a directory"));
-    }
-    if !kind.is_file() && !kind.is_block_device() {
-        return Err(not_a_file(
-            path,
-            "neither a regular file nor a block device",
-        ));
-    }
-    Ok(file)
+        .map_err(|e| io_err("fstat", Some(path), &e))?;
+    Ok((file, meta))
 }
 
 fn not_a_file(path: &Path, what: &str) -> Error {
@@ -343,8 +337,7 @@ fn not_a_file(path: &Path, what: &str) -> Error {
 }
 
 /// The size in bytes of a regular file or block device.
-fn backing_size(file: &File, name: Option<&Path>) -> Result<u64> {
-    let meta = file.metadata().map_err(|e| io_err("fstat", name, &e))?;
+fn backing_size(file: &File, meta: &std::fs::Metadata, name: Option<&Path>) -> Result<u64> {
     if meta.file_type().is_block_device() {
         // st_size is 0 for a block device; seeking to its end gives its size
         // without needing BLKGETSIZE64, whose number varies by architecture.

@@ -241,12 +241,12 @@ pub(crate) fn attach(
         __reserved: [0; 8],
     };
     let mut legacy = false;
-    let mut last = control.to_path_buf();
+    let mut last = None;
     for attempt in 0..ATTEMPTS {
         let n = ctl_get_free(ctl.as_fd())
             .map_err(|e| Error::os_at("ioctl(LOOP_CTL_GET_FREE)", control, e))?;
         let path = dev_path(n);
-        last.clone_from(&path);
+        last = Some(n);
         let dev = match open_rdwr(&path) {
             Ok(fd) => fd,
             // Removed by someone (`LOOP_CTL_REMOVE`) since it was named, or
@@ -282,13 +282,14 @@ pub(crate) fn attach(
         return verified(dev, n, path, opts);
     }
     // Every device we were offered was taken by someone else first.
+    let op = if legacy {
+        "ioctl(LOOP_SET_FD)"
+    } else {
+        "ioctl(LOOP_CONFIGURE)"
+    };
     Err(Error::os_at(
-        if legacy {
-            "ioctl(LOOP_SET_FD)"
-        } else {
-            "ioctl(LOOP_CONFIGURE)"
-        },
-        &last,
+        op,
+        &last.map_or_else(|| control.to_path_buf(), dev_path),
         libc::EBUSY,
     ))
 }
