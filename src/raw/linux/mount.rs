@@ -102,7 +102,7 @@ pub(crate) fn attach(fd: BorrowedFd<'_>, dirfd: BorrowedFd<'_>, name: &Path) -> 
 }
 
 /// `_IO(0xb7, 0x3)` from `<linux/nsfs.h>`.
-const NS_GET_NSTYPE: u32 = 0xb703;
+const NS_GET_NSTYPE: u32 = super::IOC_NONE | (0xb7 << 8) | 3;
 
 /// `ioctl(fd, NS_GET_NSTYPE)`: the `CLONE_NEW*` type of a namespace fd.
 pub(crate) fn ns_get_nstype(fd: BorrowedFd<'_>) -> Result<i32, i32> {

@@ -157,31 +157,7 @@ fn with_userns_child<T>(f: impl FnOnce(&Child) -> Result<T>) -> Result<T> {
 static PIDFD_USERNS: AtomicBool = AtomicBool::new(true);
 
 /// `_IO(0xFF, 9)` from `<linux/pidfd.h>`.
-const PIDFD_GET_USER_NAMESPACE: u32 = IOC_NONE | (0xff << 8) | 9;
-
-/// `_IOC_NONE << _IOC_DIRSHIFT`: the direction bits of an `_IO` request.
-#[cfg(any(
-    target_arch = "powerpc",
-    target_arch = "powerpc64",
-    target_arch = "mips",
-    target_arch = "mips64",
-    target_arch = "mips32r6",
-    target_arch = "mips64r6",
-    target_arch = "sparc",
-    target_arch = "sparc64"
-))]
-const IOC_NONE: u32 = 1 << 29;
-#[cfg(not(any(
-    target_arch = "powerpc",
-    target_arch = "powerpc64",
-    target_arch = "mips",
-    target_arch = "mips64",
-    target_arch = "mips32r6",
-    target_arch = "mips64r6",
-    target_arch = "sparc",
-    target_arch = "sparc64"
-)))]
-const IOC_NONE: u32 = 0;
+const PIDFD_GET_USER_NAMESPACE: u32 = super::IOC_NONE | (0xff << 8) | 9;
 
 /// The child's user namespace: `ioctl(pidfd, PIDFD_GET_USER_NAMESPACE)`,
 /// else `open("/proc/PID/ns/user")`. Both give a close-on-exec fd.
