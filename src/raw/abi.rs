@@ -119,7 +119,7 @@ pub const SYS_MOUNT_SETATTR: libc::c_long = UNIFIED_TABLE_OFFSET + 442;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::mem::{align_of, offset_of, size_of};
+    use std::mem::{align_of, size_of};
 
     #[test]
     fn mount_attr_is_ver0_sized() {
@@ -131,6 +131,7 @@ mod tests {
     #[test]
     fn layout_matches_linux_raw_sys() {
         use linux_raw_sys::general as k;
+        use std::mem::offset_of;
         assert_eq!(size_of::<mount_attr>(), size_of::<k::mount_attr>());
         assert_eq!(align_of::<mount_attr>(), align_of::<k::mount_attr>());
         assert_eq!(
