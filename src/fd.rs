@@ -73,28 +73,14 @@ impl UserNs {
     #[doc(alias = "clone")]
     #[doc(alias = "CLONE_NEWUSER")]
     pub fn new(uid_map: &IdMap, gid_map: &IdMap) -> Result<UserNs> {
-        let mut uid_buf = [0u8; MAP_BUF];
-        let mut gid_buf = [0u8; MAP_BUF];
-        let uid_heap;
-        let gid_heap;
-        let uid_text = match uid_map.write_proc_map(&mut uid_buf) {
-            Some(n) => &uid_buf[..n],
-            None => {
-                uid_heap = uid_map.to_proc_map();
-                uid_heap.as_bytes()
-            }
-        };
+        let (mut uid_buf, mut gid_buf) = ([0u8; MAP_BUF], [0u8; MAP_BUF]);
+        let (mut uid_heap, mut gid_heap) = (String::new(), String::new());
+        let uid_text = proc_text(uid_map, &mut uid_buf, &mut uid_heap);
         // `from_idmap` passes one map twice: format it once.
         let gid_text = if std::ptr::eq(uid_map, gid_map) {
             uid_text
         } else {
-            match gid_map.write_proc_map(&mut gid_buf) {
-                Some(n) => &gid_buf[..n],
-                None => {
-                    gid_heap = gid_map.to_proc_map();
-                    gid_heap.as_bytes()
-                }
-            }
+            proc_text(gid_map, &mut gid_buf, &mut gid_heap)
         };
         for (which, text) in [("uid map", uid_text), ("gid map", gid_text)] {
             check_fits_one_write(which, text)?;
@@ -156,6 +142,18 @@ impl UserNs {
 
 /// Big enough for any map the kernel accepts on a 4 KiB-page system.
 const MAP_BUF: usize = 4096;
+
+/// `map` as `/proc/PID/uid_map` text: in `buf` (no allocation) when it
+/// fits, which any map the kernel accepts does on 4 KiB pages, else in `heap`.
+fn proc_text<'a>(map: &IdMap, buf: &'a mut [u8; MAP_BUF], heap: &'a mut String) -> &'a [u8] {
+    match map.write_proc_map(buf) {
+        Some(n) => &buf[..n],
+        None => {
+            *heap = map.to_proc_map();
+            heap.as_bytes()
+        }
+    }
+}
 
 /// `map_write` takes a map in one write of less than a page.
 fn check_fits_one_write(which: &'static str, text: &[u8]) -> Result<()> {
