@@ -330,6 +330,7 @@ fn ten_thousand_mixed_operations_on_sixteen_threads_leave_nothing_behind() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let host_mounts = common::host_mounts();
+    let loop_nodes = common::loop_device_numbers();
     let before = Snapshot::take();
     let start = Instant::now();
 
@@ -383,5 +384,13 @@ fn ten_thousand_mixed_operations_on_sixteen_threads_leave_nothing_behind() {
         host_mounts,
         common::host_mounts(),
         "the host's mount table changed"
+    );
+    // Concurrent attaches made the kernel create device nodes; the host
+    // keeps the set it had.
+    common::remove_new_loop_devices(&loop_nodes, "/mountfd-soak-");
+    assert_eq!(
+        loop_nodes,
+        common::loop_device_numbers(),
+        "loop device nodes left"
     );
 }

@@ -202,7 +202,7 @@ fn loop_baseline() -> &'static std::collections::BTreeSet<u32> {
 /// namespace is torn down, a little after the thread is joined: wait for
 /// that, briefly. A device still bound or open belongs to a test still
 /// running, which removes it when it ends.
-fn remove_new_loop_devices(baseline: &std::collections::BTreeSet<u32>, tag: &str) {
+pub fn remove_new_loop_devices(baseline: &std::collections::BTreeSet<u32>, tag: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         let new: Vec<u32> = loop_device_numbers()
