@@ -163,14 +163,15 @@ fn detach_of_a_device_in_use_is_deferred_until_its_last_user_closes_it() {
 
 #[test]
 fn device_fd_is_close_on_exec_and_nothing_leaks() {
-    in_private_ns(|dir| {
+    // Alone: a device freed here can be taken at once by a test running
+    // beside it, whose fd on the same /dev/loopN would count as ours.
+    common::in_private_ns_alone(|dir| {
         let img = backing(dir, "cloexec", 1 << 20);
         let dev = LoopDevice::attach(&img, &LoopOptions::new()).unwrap();
         let flags = fcntl_getfd(dev.as_raw_fd());
         assert_ne!(flags & libc::FD_CLOEXEC, 0);
-        // Other tests of this binary open fds concurrently, so count only
-        // fds on our own files: the device fd is kept, the backing file's
-        // fd is not (the device holds the file itself).
+        // The device fd is kept, the backing file's fd is not (the device
+        // holds the file itself).
         assert_eq!(fds_on(dev.path()), 1);
         assert_eq!(fds_on(&img), 0);
         let path = dev.path().to_owned();

@@ -61,6 +61,20 @@ pub fn in_private_ns<R: Send>(f: impl FnOnce(&Path) -> R + Send) -> Option<R> {
         return None;
     }
     let _shared = shared();
+    run_in_private_ns(f)
+}
+
+/// [`in_private_ns`] for a test that counts process-wide fds: no other
+/// test of the binary runs meanwhile (it holds [`exclusive`]).
+pub fn in_private_ns_alone<R: Send>(f: impl FnOnce(&Path) -> R + Send) -> Option<R> {
+    if !privileged() {
+        return None;
+    }
+    let _alone = exclusive();
+    run_in_private_ns(f)
+}
+
+fn run_in_private_ns<R: Send>(f: impl FnOnce(&Path) -> R + Send) -> Option<R> {
     let before = host_mounts();
     let loop_baseline = loop_baseline();
     // A name of its own, so the loop devices behind this test's files can
