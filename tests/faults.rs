@@ -33,19 +33,10 @@ fn ns(map: &str) -> UserNs {
     UserNs::from_idmap(&map.parse::<IdMap>().unwrap()).unwrap()
 }
 
-fn tmpfs_at(p: &Path) {
-    FsContext::new("tmpfs")
-        .unwrap()
-        .mount(&MountAttr::new())
-        .unwrap()
-        .attach(p)
-        .unwrap();
-}
-
 /// `src` with a tmpfs submount `sub`, a root-owned file in each.
 fn tree(dir: &Path) -> PathBuf {
     let src = mkdir(dir, "src");
-    tmpfs_at(&mkdir(&src, "sub"));
+    common::tmpfs_at(&src, "sub");
     fs::write(src.join("f"), b"").unwrap();
     fs::write(src.join("sub/f"), b"").unwrap();
     src

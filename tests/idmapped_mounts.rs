@@ -144,13 +144,7 @@ fn remapping_an_idmapped_mount_is_atomic_and_the_two_step_path_gets_eperm() {
 fn readonly_clone_refuses_writes_on_submounts_when_recursive() {
     in_private_ns(|dir| {
         let (src, rec, flat) = (mkdir(dir, "src"), mkdir(dir, "rec"), mkdir(dir, "flat"));
-        let sub = mkdir(&src, "sub");
-        FsContext::new("tmpfs")
-            .unwrap()
-            .mount(&MountAttr::new())
-            .unwrap()
-            .attach(&sub)
-            .unwrap();
+        common::tmpfs_at(&src, "sub");
 
         let ro = MountAttr::new().readonly();
         DetachedMount::clone_tree_with(&src, true, &ro)
@@ -182,13 +176,7 @@ fn readonly_clone_refuses_writes_on_submounts_when_recursive() {
 fn idmap_reaches_submounts_only_when_recursive() {
     in_private_ns(|dir| {
         let (src, rec, flat) = (mkdir(dir, "src"), mkdir(dir, "rec"), mkdir(dir, "flat"));
-        let sub = mkdir(&src, "sub");
-        FsContext::new("tmpfs")
-            .unwrap()
-            .mount(&MountAttr::new())
-            .unwrap()
-            .attach(&sub)
-            .unwrap();
+        let sub = common::tmpfs_at(&src, "sub");
         fs::write(sub.join("f"), b"").unwrap();
         let map = ns("0:100000:65536");
 

@@ -649,13 +649,7 @@ fn overlay_bad_input_is_typed() {
         assert!(err.to_string().contains("lowerdir+"), "{err}");
         // A work directory on another filesystem than the upper.
         let (lower, upper) = (mkdir(dir, "l"), mkdir(dir, "u"));
-        let other = mkdir(dir, "other");
-        FsContext::new("tmpfs")
-            .unwrap()
-            .mount(&MountAttr::new())
-            .unwrap()
-            .attach(&other)
-            .unwrap();
+        let other = common::tmpfs_at(dir, "other");
         let work = mkdir(&other, "work");
         let err = Overlay::new()
             .lower(&lower)

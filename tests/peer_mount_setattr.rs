@@ -51,18 +51,6 @@ fn setattr_path(path: &Path, flags: u32, bytes: &[u8]) -> Result<(), i32> {
     mount_setattr_bytes(rustix::fs::CWD, &c, flags, bytes)
 }
 
-/// A new tmpfs attached at `dir/name`.
-fn tmpfs_at(dir: &Path, name: &str) -> std::path::PathBuf {
-    let p = mkdir(dir, name);
-    FsContext::new("tmpfs")
-        .unwrap()
-        .mount(&MountAttr::new())
-        .unwrap()
-        .attach(&p)
-        .unwrap();
-    p
-}
-
 /// A new instance of `fstype` attached at `dir/name`.
 fn fs_at(dir: &Path, name: &str, fstype: &str) -> std::path::PathBuf {
     let p = mkdir(dir, name);
@@ -191,7 +179,7 @@ fn the_initial_user_namespace_cannot_idmap_a_mount() {
 fn an_attached_mount_cannot_be_idmapped_but_a_detached_copy_can() {
     let _serial = serial();
     in_private_ns(|dir| {
-        let mnt = tmpfs_at(dir, "mnt");
+        let mnt = common::tmpfs_at(dir, "mnt");
         fs::write(mnt.join("f"), b"").unwrap();
         let map = ns("0:10000:10000");
         let attr = attr_bytes(
@@ -233,7 +221,7 @@ fn an_attached_mount_cannot_be_idmapped_but_a_detached_copy_can() {
 fn after_leaving_the_mount_namespace_only_detached_mounts_can_be_idmapped() {
     let _serial = serial();
     in_private_ns(|dir| {
-        let mnt = tmpfs_at(dir, "mnt");
+        let mnt = common::tmpfs_at(dir, "mnt");
         let map = ns("0:10000:10000");
         let attached = o_path(&mnt);
         let detached = DetachedMount::clone_tree(&mnt, false).unwrap();
@@ -459,7 +447,7 @@ fn a_writer_on_a_submount_makes_a_recursive_readonly_fail_and_change_nothing() {
     let _serial = serial();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
-        tmpfs_at(&src, "sub");
+        common::tmpfs_at(&src, "sub");
         let tree = DetachedMount::clone_tree(&src, true).unwrap();
         let writer = rustix::fs::openat(
             tree.as_fd(),
@@ -576,7 +564,7 @@ fn threads_changing_one_tree_at_once_all_succeed() {
     let _serial = serial();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
-        tmpfs_at(&src, "sub");
+        common::tmpfs_at(&src, "sub");
         let tree = DetachedMount::clone_tree(&src, true).unwrap();
         let attr = MountAttr::new()
             .readonly()
@@ -617,7 +605,7 @@ fn a_detached_tree_can_be_cloned_from_until_the_caller_changes_namespace() {
     let _serial = serial();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
-        let sub = tmpfs_at(&src, "A");
+        let sub = common::tmpfs_at(&src, "A");
         fs::write(sub.join("f"), b"").unwrap();
         let base = DetachedMount::clone_tree(&src, true).unwrap();
         let inside = format!("/proc/self/fd/{}/A", std::os::fd::AsRawFd::as_raw_fd(&base));

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use common::{chown, in_private_ns, mkdir, owner};
 use leaks::{serial, Snapshot};
-use mountfd::{DetachedMount, FsContext, IdMap, MountAttr, Propagation, UserNs, UserNsCache};
+use mountfd::{DetachedMount, IdMap, MountAttr, Propagation, UserNs, UserNsCache};
 
 fn map(s: &str) -> IdMap {
     s.parse().unwrap()
@@ -177,12 +177,7 @@ fn runc_idmap_mount_with_shared_propagation() {
 fn tree_with_submounts(dir: &Path) -> PathBuf {
     let src = mkdir(dir, "src");
     for p in ["sub", "sub/subsub"] {
-        FsContext::new("tmpfs")
-            .unwrap()
-            .mount(&MountAttr::new())
-            .unwrap()
-            .attach(mkdir(&src, p))
-            .unwrap();
+        common::tmpfs_at(&src, p);
     }
     for f in ["file", "sub/file", "sub/subsub/file"] {
         fs::write(src.join(f), b"").unwrap();

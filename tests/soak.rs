@@ -111,13 +111,7 @@ impl Fixture {
     fn new(thread: usize) -> Fixture {
         let dir = mountfd::__doc::scratch_dir(&format!("soak-{thread}"));
         let src = mkdir(&dir, "src");
-        let sub = mkdir(&src, "sub");
-        FsContext::new("tmpfs")
-            .unwrap()
-            .mount(&MountAttr::new())
-            .unwrap()
-            .attach(&sub)
-            .unwrap();
+        common::tmpfs_at(&src, "sub");
         for f in ["f", "sub/f"] {
             fs::write(src.join(f), b"soak").unwrap();
         }

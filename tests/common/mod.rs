@@ -107,6 +107,19 @@ fn run_in_private_ns<R: Send>(f: impl FnOnce(&Path) -> R + Send) -> Option<R> {
     }
 }
 
+/// Makes `dir/name` and attaches a new, empty tmpfs on it: a submount, or
+/// a filesystem of its own. Returns its path.
+pub fn tmpfs_at(dir: &Path, name: &str) -> PathBuf {
+    let p = mkdir(dir, name);
+    mountfd::FsContext::new("tmpfs")
+        .unwrap()
+        .mount(&mountfd::MountAttr::new())
+        .unwrap()
+        .attach(&p)
+        .unwrap();
+    p
+}
+
 /// Makes `dir/name` as a directory and returns its path.
 pub fn mkdir(dir: &Path, name: &str) -> PathBuf {
     let p = dir.join(name);
