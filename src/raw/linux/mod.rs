@@ -15,7 +15,9 @@ use std::path::Path;
 use crate::{Error, Result};
 
 /// `_IOC_NONE << _IOC_DIRSHIFT`: the direction bits of an `_IO` request.
-#[cfg(any(
+/// Zero in the generic `<asm-generic/ioctl.h>`; powerpc, mips and sparc
+/// encode "no data" as a direction bit of its own.
+pub(crate) const IOC_NONE: u32 = if cfg!(any(
     target_arch = "powerpc",
     target_arch = "powerpc64",
     target_arch = "mips",
@@ -24,19 +26,11 @@ use crate::{Error, Result};
     target_arch = "mips64r6",
     target_arch = "sparc",
     target_arch = "sparc64"
-))]
-pub(crate) const IOC_NONE: u32 = 1 << 29;
-#[cfg(not(any(
-    target_arch = "powerpc",
-    target_arch = "powerpc64",
-    target_arch = "mips",
-    target_arch = "mips64",
-    target_arch = "mips32r6",
-    target_arch = "mips64r6",
-    target_arch = "sparc",
-    target_arch = "sparc64"
-)))]
-pub(crate) const IOC_NONE: u32 = 0;
+)) {
+    1 << 29
+} else {
+    0
+};
 
 /// The errno left by the last failed libc call on this thread.
 pub(crate) fn last_errno() -> i32 {
