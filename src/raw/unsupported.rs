@@ -126,3 +126,59 @@ pub(crate) mod loop_dev {
         unsupported("ioctl(LOOP_CTL_REMOVE)")
     }
 }
+
+#[allow(dead_code)]
+pub(crate) mod path {
+    use std::os::fd::{BorrowedFd, OwnedFd};
+    use std::path::Path;
+
+    use super::unsupported;
+    use crate::Result;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Kind {
+        Dir,
+        File,
+        Symlink,
+        BlockDevice,
+        CharDevice,
+        Fifo,
+        Socket,
+    }
+
+    impl Kind {
+        pub(crate) fn describe(self) -> &'static str {
+            "a file"
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct Resolved {
+        pub(crate) fd: OwnedFd,
+        pub(crate) kind: Kind,
+        pub(crate) dev: u64,
+        pub(crate) ino: u64,
+        pub(crate) rdev: u64,
+        pub(crate) size: u64,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Follow {
+        All,
+        NotLast,
+        None,
+    }
+
+    pub(crate) fn resolve(_: BorrowedFd<'_>, _: &Path, _: Follow) -> Result<Resolved> {
+        unsupported("open(O_PATH)")
+    }
+    pub(crate) fn stat_resolved(_: OwnedFd, _: &Path) -> Result<Resolved> {
+        unsupported("fstat")
+    }
+    pub(crate) fn fd_path(_: BorrowedFd<'_>) -> String {
+        String::new()
+    }
+    pub(crate) fn reopen(_: &Resolved, _: bool, _: &Path) -> Result<OwnedFd> {
+        unsupported("open")
+    }
+}

@@ -1,0 +1,165 @@
+//! Resolving a caller's path once, to an `O_PATH` fd, and using that fd.
+//!
+//! A path a caller hands the crate may be hostile: a symlink planted where a
+//! directory was expected, a FIFO whose `open` blocks for ever, a character
+//! device whose `open` has side effects (a watchdog arms, a tape rewinds, a
+//! tty becomes the controlling terminal), or any of these swapped in between
+//! a check and a use. So a path is looked up exactly once, with `O_PATH`
+//! (which opens nothing: no device driver's `open` runs, a FIFO does not
+//! block), its kind is checked with `fstat` on that fd, and from then on the
+//! fd is used: as the target of `move_mount(MOVE_MOUNT_T_EMPTY_PATH)`, as a
+//! directory fd, or re-opened for I/O through `/proc/thread-self/fd/N`
+//! (the magic link opens the very file the fd refers to; libpathrs's
+//! `reopen` does the same).
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{openat, openat2, FileType, Mode, OFlags, ResolveFlags};
+
+use super::{os_err, with_c_path};
+use crate::{Error, Result};
+
+/// What an `O_PATH` fd refers to, from one `fstat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Dir,
+    File,
+    Symlink,
+    BlockDevice,
+    CharDevice,
+    Fifo,
+    Socket,
+}
+
+impl Kind {
+    /// The kind as a phrase for error messages ("a FIFO").
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Kind::Dir => "a directory",
+            Kind::File => "a regular file",
+            Kind::Symlink => "a symlink",
+            Kind::BlockDevice => "a block device",
+            Kind::CharDevice => "a character device",
+            Kind::Fifo => "a FIFO",
+            Kind::Socket => "a socket",
+        }
+    }
+}
+
+/// A path resolved once: the `O_PATH` fd and what `fstat` said of it.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    pub(crate) fd: OwnedFd,
+    pub(crate) kind: Kind,
+    /// `st_dev`: the filesystem holding the inode.
+    pub(crate) dev: u64,
+    /// `st_ino`.
+    pub(crate) ino: u64,
+    /// `st_rdev`: the device number of a device node.
+    pub(crate) rdev: u64,
+    /// `st_size` (0 for a block device: see `seek` on an open fd instead).
+    pub(crate) size: u64,
+}
+
+/// How much of a path may be a symlink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Follow {
+    /// Every component may be a symlink, the last one too (`mount --bind`'s
+    /// source, an image path).
+    All,
+    /// Symlinks are followed except in the last component, which is opened
+    /// as itself (`O_NOFOLLOW`): a mount target.
+    NotLast,
+    /// No component may be a symlink (`RESOLVE_NO_SYMLINKS`): `ELOOP`
+    /// otherwise.
+    None,
+}
+
+/// Looks `path` up (relative to `dir` when not absolute) to an `O_PATH`,
+/// close-on-exec fd and `fstat`s it. Opens nothing: no FIFO blocks, no
+/// device's `open` runs.
+///
+/// # Errors
+///
+/// [`Error::Os`] (`ENOENT`, `ELOOP` for a symlink where [`Follow::None`]
+/// forbids one, `EACCES`), naming `path`; [`Error::InvalidInput`] for a path
+/// with a NUL byte.
+pub(crate) fn resolve(dir: BorrowedFd<'_>, path: &Path, follow: Follow) -> Result<Resolved> {
+    let base = OFlags::PATH | OFlags::CLOEXEC;
+    let fd = with_c_path(path, |c| {
+        match follow {
+            Follow::All => openat(dir, c, base, Mode::empty()),
+            Follow::NotLast => openat(dir, c, base | OFlags::NOFOLLOW, Mode::empty()),
+            Follow::None => openat2(
+                dir,
+                c,
+                base | OFlags::NOFOLLOW,
+                Mode::empty(),
+                ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+            ),
+        }
+        .map_err(|e| os_err("open", Some(path), e))
+    })?;
+    stat_resolved(fd, path)
+}
+
+/// `fstat`s an fd the crate already holds, as [`resolve`] does.
+pub(crate) fn stat_resolved(fd: OwnedFd, path: &Path) -> Result<Resolved> {
+    let st = rustix::fs::fstat(&fd).map_err(|e| os_err("fstat", Some(path), e))?;
+    let kind = match FileType::from_raw_mode(st.st_mode as _) {
+        FileType::Directory => Kind::Dir,
+        FileType::RegularFile => Kind::File,
+        FileType::Symlink => Kind::Symlink,
+        FileType::BlockDevice => Kind::BlockDevice,
+        FileType::CharacterDevice => Kind::CharDevice,
+        FileType::Fifo => Kind::Fifo,
+        _ => Kind::Socket,
+    };
+    Ok(Resolved {
+        fd,
+        kind,
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        rdev: st.st_rdev as u64,
+        size: st.st_size as u64,
+    })
+}
+
+/// `/proc/thread-self/fd/N`: the magic link that opens, or names to the
+/// kernel, exactly the file `fd` refers to.
+pub(crate) fn fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/thread-self/fd/{}", fd.as_raw_fd())
+}
+
+/// Opens the file `r` refers to for I/O (read-only, or read-write with
+/// `write`), through its `/proc/thread-self/fd/N` link, close-on-exec and
+/// without becoming a controlling terminal. Then checks that what was opened
+/// is the same inode, so a `/proc` that is not the process's own procfs
+/// cannot substitute another file.
+///
+/// # Errors
+///
+/// [`Error::Os`] from `open` (naming `path`, the caller's name for the
+/// file); [`Error::InvalidInput`] if `/proc` gave another file.
+pub(crate) fn reopen(r: &Resolved, write: bool, path: &Path) -> Result<OwnedFd> {
+    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    let fd = rustix::fs::open(
+        fd_path(r.fd.as_fd()),
+        access | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| os_err("open", Some(path), e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| os_err("fstat", Some(path), e))?;
+    if st.st_dev as u64 != r.dev || st.st_ino as u64 != r.ino {
+        return Err(Error::invalid(
+            "/proc",
+            format!(
+                "re-opening {} through /proc/thread-self/fd gave another file; \
+                 is /proc this process's procfs?",
+                path.display()
+            ),
+        ));
+    }
+    Ok(fd)
+}
