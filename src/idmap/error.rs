@@ -1,4 +1,4 @@
-//! [`IdMapError`]: why an id map, or its text, was rejected.
+//! [`IdMapError`](crate::IdMapError): why an id map, or its text, was rejected.
 
 use super::{Column, IdKind, IdMapping};
 
@@ -7,7 +7,7 @@ use super::{Column, IdKind, IdMapping};
 /// Returned inside [`Error::InvalidIdMap`](crate::Error::InvalidIdMap). Validation follows the
 /// rules the kernel applies when the map is written to `/proc/PID/uid_map` (see
 /// [`user_namespaces(7)`]), so a map that passes is never refused for its shape. An `index`
-/// counts extents from 0 in the order the caller gave them (for [`IdMap::parse_split`], the
+/// counts extents from 0 in the order the caller gave them (for [`IdMap::parse_split`](crate::IdMap::parse_split), the
 /// order in the text).
 ///
 /// # Examples
@@ -26,7 +26,7 @@ pub enum IdMapError {
     /// The map has no extent.
     #[error("the id map has no extents")]
     Empty,
-    /// The map has more extents than the kernel accepts ([`IdMap::MAX_EXTENTS`]).
+    /// The map has more extents than the kernel accepts ([`IdMap::MAX_EXTENTS`](crate::IdMap::MAX_EXTENTS)).
     #[error("the id map has {count} extents, the kernel accepts at most 340")]
     TooManyExtents {
         /// How many extents were given.

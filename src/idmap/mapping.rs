@@ -6,8 +6,8 @@ use std::fmt;
 /// the ids starting at `to` through the mount.
 ///
 /// `from` is column 1 of a `/proc/PID/uid_map` line, the id stored on disk; `to` is column 2,
-/// the id seen through the mount (see the [column order](IdMap#column-order)). An extent on its
-/// own is not validated; [`IdMap::new`] checks it.
+/// the id seen through the mount (see the [column order](crate::IdMap#column-order)). An extent on its
+/// own is not validated; [`IdMap::new`](crate::IdMap::new) checks it.
 ///
 /// Its [`Display`](fmt::Display) form is `from:to:range`.
 ///
@@ -77,7 +77,7 @@ impl fmt::Display for IdMapping {
     }
 }
 
-/// A column of an id map, named in [`IdMapError`]s.
+/// A column of an id map, named in [`IdMapError`](crate::IdMapError)s.
 ///
 /// # Examples
 ///
