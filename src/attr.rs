@@ -247,3 +247,263 @@ impl<'ns> MountAttr<'ns> {
         self.is_idmapped() || self.raw.propagation != 0
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A real user-namespace fd (our own), which `idmap` needs.
+    fn own_userns() -> UserNs {
+        UserNs::open("/proc/self/ns/user").expect("open /proc/self/ns/user")
+    }
+
+    const ALL_FLAGS: u64 = abi::MOUNT_ATTR_RDONLY
+        | abi::MOUNT_ATTR_NOSUID
+        | abi::MOUNT_ATTR_NODEV
+        | abi::MOUNT_ATTR_NOEXEC
+        | abi::MOUNT_ATTR_NOSYMFOLLOW
+        | abi::MOUNT_ATTR_NODIRATIME;
+
+    fn everything<'a>(attr: MountAttr<'a>) -> MountAttr<'a> {
+        attr.readonly()
+            .nosuid()
+            .nodev()
+            .noexec()
+            .nosymfollow()
+            .nodiratime()
+    }
+
+    #[test]
+    fn an_access_time_mode_keeps_every_other_flag() {
+        for mode in [Atime::Relative, Atime::None, Atime::Strict] {
+            let raw = everything(MountAttr::new()).atime(mode).to_raw();
+            assert_eq!(raw.attr_set & ALL_FLAGS, ALL_FLAGS, "{mode:?}: {raw:?}");
+            assert_eq!(raw.attr_clr & !abi::MOUNT_ATTR__ATIME, 0, "{mode:?}");
+        }
+        let raw = MountAttr::new().read_write().atime(Atime::None).to_raw();
+        assert_eq!(
+            raw.attr_clr & abi::MOUNT_ATTR_RDONLY,
+            abi::MOUNT_ATTR_RDONLY
+        );
+    }
+
+    #[test]
+    fn idmap_keeps_what_was_set_and_cleared_before() {
+        let ns = own_userns();
+        let raw = MountAttr::new().read_write().nosuid().idmap(&ns).to_raw();
+        assert_eq!(
+            raw.attr_clr,
+            abi::MOUNT_ATTR_RDONLY,
+            "read-write survives idmap"
+        );
+        assert_eq!(raw.attr_set, abi::MOUNT_ATTR_NOSUID | abi::MOUNT_ATTR_IDMAP);
+        assert_eq!(raw.userns_fd, ns.as_raw_fd() as u64);
+    }
+
+    #[test]
+    fn clear_idmap_keeps_every_other_flag() {
+        let ns = own_userns();
+        let raw = everything(MountAttr::new())
+            .idmap(&ns)
+            .propagation(Propagation::Slave)
+            .clear_idmap()
+            .to_raw();
+        assert_eq!(raw.attr_set, ALL_FLAGS);
+        assert_eq!(raw.attr_clr, abi::MOUNT_ATTR_IDMAP);
+        assert_eq!(raw.propagation, abi::MS_SLAVE);
+        assert_eq!(raw.userns_fd, 0);
+    }
+
+    #[test]
+    fn read_write_and_nodev_and_is_empty() {
+        assert!(MountAttr::new().is_empty());
+        assert!(!MountAttr::new().read_write().is_empty());
+        assert!(!MountAttr::new()
+            .propagation(Propagation::Private)
+            .is_empty());
+        let rw = MountAttr::new().readonly().read_write();
+        assert!(!rw.is_readonly());
+        assert_eq!(
+            (rw.to_raw().attr_set, rw.to_raw().attr_clr),
+            (0, abi::MOUNT_ATTR_RDONLY)
+        );
+        assert_eq!(
+            MountAttr::new().nodev().to_raw().attr_set,
+            abi::MOUNT_ATTR_NODEV
+        );
+    }
+
+    #[test]
+    fn fsmount_takes_every_flag_but_the_id_map_and_the_rest_follows() {
+        let ns = own_userns();
+        let plain = everything(MountAttr::new());
+        assert_eq!(u64::from(plain.fsmount_flags()), ALL_FLAGS);
+        assert!(!plain.needs_setattr_after_fsmount());
+        let mapped = plain.idmap(&ns);
+        assert_eq!(u64::from(mapped.fsmount_flags()), ALL_FLAGS);
+        assert!(mapped.needs_setattr_after_fsmount());
+        for p in [
+            Propagation::Private,
+            Propagation::Slave,
+            Propagation::Shared,
+            Propagation::Unbindable,
+        ] {
+            assert!(
+                MountAttr::new()
+                    .propagation(p)
+                    .needs_setattr_after_fsmount(),
+                "{p:?} is dropped by fsmount"
+            );
+        }
+    }
+
+    /// One builder call, for the model below.
+    #[derive(Clone, Copy, Debug)]
+    enum Call {
+        Readonly,
+        ReadWrite,
+        Nosuid,
+        Nodev,
+        Noexec,
+        Nosymfollow,
+        Nodiratime,
+        Atime(Atime),
+        Idmap,
+        ClearIdmap,
+        Propagation(Propagation),
+    }
+
+    fn call() -> impl Strategy<Value = Call> {
+        let atime = prop_oneof![
+            Just(Atime::Relative),
+            Just(Atime::None),
+            Just(Atime::Strict)
+        ];
+        let prop = prop_oneof![
+            Just(Propagation::Private),
+            Just(Propagation::Slave),
+            Just(Propagation::Shared),
+            Just(Propagation::Unbindable)
+        ];
+        prop_oneof![
+            Just(Call::Readonly),
+            Just(Call::ReadWrite),
+            Just(Call::Nosuid),
+            Just(Call::Nodev),
+            Just(Call::Noexec),
+            Just(Call::Nosymfollow),
+            Just(Call::Nodiratime),
+            atime.prop_map(Call::Atime),
+            Just(Call::Idmap),
+            Just(Call::ClearIdmap),
+            prop.prop_map(Call::Propagation),
+        ]
+    }
+
+    /// "Last call wins", tracked independently of the builder's bit logic.
+    #[derive(Default)]
+    struct Model {
+        /// Per flag: `Some(true)` set, `Some(false)` cleared, `None` untouched.
+        flags: Vec<(u64, bool)>,
+        atime: Option<u64>,
+        propagation: u64,
+        idmap: Option<bool>,
+    }
+
+    impl Model {
+        fn flag(&mut self, flag: u64, on: bool) {
+            self.flags.retain(|(f, _)| *f != flag);
+            self.flags.push((flag, on));
+        }
+
+        fn expect(&self, ns_fd: u64) -> mount_attr {
+            let mut raw = mount_attr::default();
+            for &(f, on) in &self.flags {
+                if on {
+                    raw.attr_set |= f;
+                } else {
+                    raw.attr_clr |= f;
+                }
+            }
+            if let Some(bits) = self.atime {
+                raw.attr_set |= bits;
+                raw.attr_clr |= abi::MOUNT_ATTR__ATIME;
+            }
+            raw.propagation = self.propagation;
+            match self.idmap {
+                Some(true) => {
+                    raw.attr_set |= abi::MOUNT_ATTR_IDMAP;
+                    raw.userns_fd = ns_fd;
+                }
+                Some(false) => raw.attr_clr |= abi::MOUNT_ATTR_IDMAP,
+                None => {}
+            }
+            raw
+        }
+    }
+
+    proptest! {
+        /// Any sequence of builder calls gives exactly what the last-call-wins
+        /// model predicts (the same model as the `mount_attr` fuzz target).
+        #[test]
+        fn any_sequence_of_calls_matches_the_last_call_wins_model(
+            calls in proptest::collection::vec(call(), 0..24)
+        ) {
+            let ns = own_userns();
+            let ns_fd = ns.as_raw_fd() as u64;
+            let mut attr = MountAttr::new();
+            let mut model = Model::default();
+            for c in calls {
+                attr = match c {
+                    Call::Readonly => attr.readonly(),
+                    Call::ReadWrite => attr.read_write(),
+                    Call::Nosuid => attr.nosuid(),
+                    Call::Nodev => attr.nodev(),
+                    Call::Noexec => attr.noexec(),
+                    Call::Nosymfollow => attr.nosymfollow(),
+                    Call::Nodiratime => attr.nodiratime(),
+                    Call::Atime(a) => attr.atime(a),
+                    Call::Idmap => attr.idmap(&ns),
+                    Call::ClearIdmap => attr.clear_idmap(),
+                    Call::Propagation(p) => attr.propagation(p),
+                };
+                match c {
+                    Call::Readonly => model.flag(abi::MOUNT_ATTR_RDONLY, true),
+                    Call::ReadWrite => model.flag(abi::MOUNT_ATTR_RDONLY, false),
+                    Call::Nosuid => model.flag(abi::MOUNT_ATTR_NOSUID, true),
+                    Call::Nodev => model.flag(abi::MOUNT_ATTR_NODEV, true),
+                    Call::Noexec => model.flag(abi::MOUNT_ATTR_NOEXEC, true),
+                    Call::Nosymfollow => model.flag(abi::MOUNT_ATTR_NOSYMFOLLOW, true),
+                    Call::Nodiratime => model.flag(abi::MOUNT_ATTR_NODIRATIME, true),
+                    Call::Atime(a) => {
+                        model.atime = Some(match a {
+                            Atime::Relative => abi::MOUNT_ATTR_RELATIME,
+                            Atime::None => abi::MOUNT_ATTR_NOATIME,
+                            Atime::Strict => abi::MOUNT_ATTR_STRICTATIME,
+                        });
+                    }
+                    Call::Idmap => model.idmap = Some(true),
+                    Call::ClearIdmap => model.idmap = Some(false),
+                    Call::Propagation(p) => {
+                        model.propagation = match p {
+                            Propagation::Private => abi::MS_PRIVATE,
+                            Propagation::Slave => abi::MS_SLAVE,
+                            Propagation::Shared => abi::MS_SHARED,
+                            Propagation::Unbindable => abi::MS_UNBINDABLE,
+                        };
+                    }
+                }
+                let raw = attr.to_raw();
+                prop_assert_eq!(raw, model.expect(ns_fd), "after {:?}", c);
+                prop_assert_eq!(attr.is_idmapped(), model.idmap == Some(true));
+                prop_assert_eq!(attr.is_readonly(), raw.attr_set & abi::MOUNT_ATTR_RDONLY != 0);
+                prop_assert_eq!(attr.is_empty(), raw == mount_attr::default());
+                prop_assert_eq!(
+                    u64::from(attr.fsmount_flags()),
+                    raw.attr_set & !abi::MOUNT_ATTR_IDMAP
+                );
+            }
+        }
+    }
+}
