@@ -430,6 +430,51 @@ mod tests {
     }
 
     #[test]
+    fn a_hit_makes_an_entry_recently_used_so_the_older_insert_goes_first() {
+        // Inserted a then b; a hit on a makes b the least recently used, so
+        // a third pair evicts b although a was inserted first.
+        let (cache, made) = (UserNsCache::new(2), AtomicUsize::new(0));
+        let (a, b, c) = (map("0:1000:1"), map("0:2000:1"), map("0:3000:1"));
+        drop(get(&cache, &a, &made));
+        drop(get(&cache, &b, &made));
+        drop(get(&cache, &a, &made)); // a hit: a is now the most recent
+        drop(get(&cache, &c, &made)); // evicts b
+        assert_eq!(made.load(Ordering::SeqCst), 3);
+        drop(get(&cache, &a, &made));
+        assert_eq!(made.load(Ordering::SeqCst), 3, "a stayed: it was used last");
+        drop(get(&cache, &b, &made));
+        assert_eq!(made.load(Ordering::SeqCst), 4, "b was evicted");
+    }
+
+    #[test]
+    fn unequal_maps_never_share_a_namespace() {
+        // The cache keys on IdMap equality: maps that differ in any extent,
+        // or only in extent order, are different keys.
+        let (cache, made) = (UserNsCache::new(8), AtomicUsize::new(0));
+        let maps = [
+            "0:100000:65536",
+            "0:100000:65535",
+            "1:100000:65536",
+            "0:100001:65536",
+            "0:1000:1,5:2000:1",
+            "5:2000:1,0:1000:1",
+        ]
+        .map(map);
+        for (i, x) in maps.iter().enumerate() {
+            for (j, y) in maps.iter().enumerate() {
+                assert_eq!(x == y, i == j, "{x} vs {y}");
+            }
+        }
+        let handles: Vec<_> = maps.iter().map(|m| get(&cache, m, &made)).collect();
+        assert_eq!(made.load(Ordering::SeqCst), maps.len());
+        for (i, h) in handles.iter().enumerate() {
+            for h2 in &handles[i + 1..] {
+                assert!(!Arc::ptr_eq(h, h2));
+            }
+        }
+    }
+
+    #[test]
     fn full_cache_of_entries_in_use_forgets_the_least_recently_used() {
         let (cache, made) = (UserNsCache::new(2), AtomicUsize::new(0));
         let (a, b, c) = (map("0:1000:1"), map("0:2000:1"), map("0:3000:1"));
