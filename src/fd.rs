@@ -110,10 +110,17 @@ impl UserNs {
 
     /// `open(path)`—an existing user namespace, such as `/proc/PID/ns/user`.
     ///
+    /// `path` (symlinks and `/proc` magic links followed) is looked up once
+    /// with `O_PATH`, which opens nothing, and checked to be a namespace file
+    /// (a regular file on nsfs) before that same file is opened read-only
+    /// through `/proc/thread-self/fd`: a FIFO does not block, a device's
+    /// `open` never runs. `NS_GET_NSTYPE` then checks the namespace's type.
+    ///
     /// # Errors
     ///
-    /// [`Error::Os`] if the path cannot be opened; [`Error::InvalidInput`] if
-    /// it is not a user namespace (checked with `NS_GET_NSTYPE`).
+    /// [`Error::Os`] if the path cannot be looked up (`ENOENT`, `EACCES`) or
+    /// re-opened (without `/proc`); [`Error::InvalidInput`] if it is not a
+    /// namespace file, or a namespace of another type.
     ///
     /// # Examples
     ///
@@ -353,18 +360,25 @@ impl DetachedMount {
         self.set_attr(&MountAttr::new().readonly(), recursive)
     }
 
-    /// `move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`—attaches
-    /// the mount on `target`.
+    /// `move_mount(fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH |
+    /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `target`.
+    ///
+    /// `target` is looked up once, to an `O_PATH` fd, and the mount goes on
+    /// that fd: what was checked is what is mounted on. Symlinks before the
+    /// final component are followed (`/var/run` → `/run`); the final
+    /// component never is, even with a trailing slash, and a symlink there is
+    /// refused. (The kernel itself refuses a *directory* mount on a symlink,
+    /// but attaches a *file* mount over one, covering the link.)
     ///
     /// The target must exist and be of the same kind as the mount's root (a
-    /// directory for a directory, a file for a file). A final symlink in
-    /// `target` is never followed: the kernel refuses to mount on a symlink
-    /// (`EINVAL`), so a symlink planted at the target cannot redirect the
-    /// mount elsewhere.
+    /// directory for a directory, a non-directory for a file); the kernel
+    /// refuses a mismatch with `EINVAL`.
     ///
     /// # Errors
     ///
-    /// [`Error::Os`] from `move_mount` (`ENOENT`, `ENOTDIR`, ...).
+    /// [`Error::InvalidInput`] if the final component is a symlink;
+    /// [`Error::Os`] from `open` (`ENOENT`, `ENOTDIR` for a trailing slash on
+    /// a non-directory) or from `move_mount` (`EINVAL` for a kind mismatch).
     ///
     /// # Examples
     ///
@@ -376,8 +390,15 @@ impl DetachedMount {
         self.attach_at(raw::cwd(), target)
     }
 
-    /// `move_mount(fd, "", dir, name, MOVE_MOUNT_F_EMPTY_PATH)`—attaches the
-    /// mount on `name` relative to the directory fd `dir`.
+    /// `move_mount(fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH |
+    /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `name`, looked up
+    /// relative to the directory fd `dir`.
+    ///
+    /// `name` is resolved as in [`attach`](Self::attach): once, with its
+    /// final component not followed. A caller that must not follow any
+    /// symlink opens each directory down to the target's parent itself
+    /// (for example with `openat2(RESOLVE_NO_SYMLINKS)`) and passes the
+    /// parent here with a single-component `name`.
     ///
     /// # Errors
     ///
