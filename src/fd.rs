@@ -224,8 +224,11 @@ impl DetachedMount {
     /// detached copy of `path`, id-mapped with `ns`.
     ///
     /// Shorthand for [`clone_tree_with`](Self::clone_tree_with) and
-    /// `MountAttr::new().idmap(ns)`; see there for the source-already-id-mapped
-    /// rule and the fallback on older kernels.
+    /// `MountAttr::new().idmap(ns)`; see there for the fallback on older
+    /// kernels. On a source that is already id-mapped, `ns`'s map replaces
+    /// the source's: it applies to the on-disk ids, not to those the source
+    /// shows. The clone keeps the source mount's other flags (read-only
+    /// included).
     ///
     /// # Errors
     ///
@@ -263,6 +266,16 @@ impl DetachedMount {
     /// id-mapped: the kernel allows replacing a map only on a fresh clone that
     /// userspace has never seen (`MOUNT_KATTR_IDMAP_REPLACE` in
     /// `fs/namespace.c`).
+    ///
+    /// A new map **replaces** the source's, it does not stack on it: it
+    /// applies to the ids stored on disk, not to the ids the source shows.
+    /// On a source id-mapped with `0:100000:65536`, the map `0:2000:65536`
+    /// shows root's files as 2000, and `100000:2000:65536` matches no on-disk
+    /// id, so every file shows as 65534.
+    ///
+    /// The clone starts with its source mount's flags: a clone of a
+    /// read-only (nosuid, nodev, noexec, …) mount is read-only too unless
+    /// `attr` clears it ([`MountAttr::read_write`]).
     ///
     /// On kernels without `open_tree_attr` (before 6.15, `ENOSYS`) this falls
     /// back to `open_tree` followed by `mount_setattr`. That path applies the

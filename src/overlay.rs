@@ -209,8 +209,10 @@ impl<'a> Overlay<'a> {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] without any lower layer (or with just one
-    /// and no upper layer, which overlayfs refuses), with more than 500, or
-    /// for an option name the kernel cannot take; [`Error::Os`] with the
+    /// and no upper layer, which overlayfs refuses), with more than 500, for
+    /// an option name the kernel cannot take, or for a layer path that is
+    /// not UTF-8 and not a directory (such a path is passed as an `O_PATH`
+    /// fd, so a FIFO or device there is refused, never opened); [`Error::Os`] with the
     /// kernel's message when overlayfs refuses a layer (`ENOENT`, a work
     /// directory on another filesystem, …).
     #[doc(alias = "lowerdir")]
