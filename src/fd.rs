@@ -376,8 +376,8 @@ impl DetachedMount {
     /// `move_mount(fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH |
     /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `target`.
     ///
-    /// `target` is looked up once, to an `O_PATH` fd, and the mount goes on
-    /// that fd: what was checked is what is mounted on. Symlinks before the
+    /// `target` is resolved to an `O_PATH` fd, checked on that fd, and the
+    /// mount goes on that same fd: what was checked is what is mounted on. Symlinks before the
     /// final component are followed (`/var/run` → `/run`); the final
     /// component never is, even with a trailing slash, and a symlink there is
     /// refused. (The kernel itself refuses a *directory* mount on a symlink,
@@ -407,7 +407,7 @@ impl DetachedMount {
     /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `name`, looked up
     /// relative to the directory fd `dir`.
     ///
-    /// `name` is resolved as in [`attach`](Self::attach): once, with its
+    /// `name` is resolved as in [`attach`](Self::attach), to an fd, with its
     /// final component not followed. A caller that must not follow any
     /// symlink opens each directory down to the target's parent itself
     /// (for example with `openat2(RESOLVE_NO_SYMLINKS)`) and passes the

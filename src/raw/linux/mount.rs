@@ -5,7 +5,7 @@ use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use super::path::{resolve, Follow, Kind};
+use super::path::mount_target;
 use super::{last_errno, os_err, with_c_path};
 use crate::raw::abi::{self, mount_attr};
 use crate::{Error, Result};
@@ -92,8 +92,9 @@ pub(crate) fn open_tree_clone(
 }
 
 /// Attaches a detached mount on `name` (relative to `dirfd`): the target is
-/// looked up once to an `O_PATH` fd without following its final component,
-/// a symlink there is refused, and the mount goes on that very fd with
+/// resolved to an `O_PATH` fd without following its final component
+/// ([`mount_target`]), a symlink there is refused, and the mount goes on that
+/// very fd with
 /// `move_mount(fd, "", target, "", MOVE_MOUNT_F_EMPTY_PATH |
 /// MOVE_MOUNT_T_EMPTY_PATH)`.
 ///
@@ -103,20 +104,11 @@ pub(crate) fn open_tree_clone(
 /// link. Any other kind mismatch is the kernel's `EINVAL`.
 pub(crate) fn attach(fd: BorrowedFd<'_>, dirfd: BorrowedFd<'_>, name: &Path) -> Result<()> {
     use rustix::mount::{move_mount, MoveMountFlags};
-    let target = resolve(dirfd, name, Follow::NotLast)?;
-    if target.kind == Kind::Symlink {
-        return Err(Error::invalid(
-            "mount target",
-            format!(
-                "{} is a symlink; a mount is never attached on one",
-                name.display()
-            ),
-        ));
-    }
+    let target = mount_target(dirfd, name)?;
     move_mount(
         fd,
         c"",
-        &target.fd,
+        &target,
         c"",
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )

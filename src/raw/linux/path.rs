@@ -104,6 +104,36 @@ pub(crate) fn resolve(dir: BorrowedFd<'_>, path: &Path, follow: Follow) -> Resul
     open_path(dir, path, follow, path)
 }
 
+/// Looks up a mount target: `path` relative to `dir`, its final component
+/// not followed (a trailing slash notwithstanding), to an `O_PATH` fd;
+/// [`Error::InvalidInput`] if that component is a symlink.
+///
+/// Most targets are directories, and `O_DIRECTORY | O_NOFOLLOW` opens a
+/// directory but refuses a final symlink (`ENOTDIR`), so for them one `open`
+/// decides and no `fstat` is needed: attaching is a hot path. Anything else
+/// is looked up again and `fstat`ed, as [`resolve`] does.
+pub(crate) fn mount_target(dir: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
+    let lookup = without_trailing_slashes(path).unwrap_or(path);
+    let flags = OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::DIRECTORY;
+    match with_c_path(lookup, |c| Ok(openat(dir, c, flags, Mode::empty())))? {
+        Ok(fd) => Ok(fd),
+        Err(rustix::io::Errno::NOTDIR) => {
+            let r = resolve(dir, path, Follow::NotLast)?;
+            if r.kind == Kind::Symlink {
+                return Err(Error::invalid(
+                    "mount target",
+                    format!(
+                        "{} is a symlink; a mount is never attached on one",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(r.fd)
+        }
+        Err(e) => Err(os_err("open", Some(path), e)),
+    }
+}
+
 /// `path` without its trailing slashes, if it has any (and is more than
 /// slashes: `/` stays as it is).
 fn without_trailing_slashes(path: &Path) -> Option<&Path> {
