@@ -411,7 +411,8 @@ impl DetachedMount {
     /// final component not followed. A caller that must not follow any
     /// symlink opens each directory down to the target's parent itself
     /// (for example with `openat2(RESOLVE_NO_SYMLINKS)`) and passes the
-    /// parent here with a single-component `name`.
+    /// parent here with a single-component `name`. To attach on the
+    /// directory `dir` itself, pass `"."`.
     ///
     /// # Errors
     ///

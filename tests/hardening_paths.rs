@@ -157,6 +157,26 @@ fn symlinks_before_the_final_component_are_followed() {
 }
 
 #[test]
+fn attach_at_dot_mounts_on_the_directory_fd_itself() {
+    in_private_ns(|dir| {
+        let src = mkdir(dir, "src");
+        fs::write(src.join("marker"), b"").unwrap();
+        let dst = mkdir(dir, "dst");
+        let fd = rustix::fs::open(
+            &dst,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        DetachedMount::clone_tree(&src, false)
+            .unwrap()
+            .attach_at(fd.as_fd(), ".")
+            .unwrap();
+        assert!(dst.join("marker").exists());
+    });
+}
+
+#[test]
 fn a_target_of_the_other_kind_is_einval() {
     in_private_ns(|dir| {
         let src_dir = mkdir(dir, "src");
