@@ -5,6 +5,7 @@
 //! mountfd image --image F --fstype T --target DIR [--offset N] [--size-limit N]
 //!               [--idmap MAP]... [--readonly]
 //! mountfd overlay --lower D[:D...] [--upper D --work D] --target DIR
+//! (each also takes --follow-symlinks)
 //! ```
 //!
 //! `--idmap` takes the crate's map text (`0:100000:65536`, comma-separated
