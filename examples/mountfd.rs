@@ -5,14 +5,26 @@
 //! mountfd image --image F --fstype T --target DIR [--offset N] [--size-limit N]
 //!               [--idmap MAP]... [--readonly]
 //! mountfd overlay --lower D[:D...] [--upper D --work D] --target DIR
+//! (each also takes --follow-symlinks)
 //! ```
 //!
 //! `--idmap` takes the crate's map text (`0:100000:65536`, comma-separated
-//! extents, optional `u:`/`g:`/`b:` prefixes) and may repeat. A missing
-//! target is created with the source's kind (file or directory); a target of
-//! the other kind is refused. On failure it exits non-zero with the error and
-//! leaves no mount (and no target it created) behind.
+//! extents, optional `u:`/`g:`/`b:` prefixes) and may repeat. On a source
+//! that is already id-mapped, the new map replaces the source's: it applies to
+//! the ids stored on disk, not to those the source shows. A bind inherits the
+//! source mount's flags (a read-only source gives a read-only mount).
+//!
+//! No component of a target may be a symlink: the target's parent directory
+//! is opened once with `openat2(RESOLVE_NO_SYMLINKS)`, and the final name is
+//! checked, created and mounted on relative to that fd, never looked up by
+//! path again. `--follow-symlinks` allows symlinks before the final
+//! component; the final component is never followed. A missing target is
+//! created with the source's kind (file or directory); a target of the other
+//! kind is refused. On failure it exits non-zero with the error and leaves no
+//! mount (and no target it created) behind.
 
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -27,6 +39,10 @@ use mountfd::{mount_image_with, DetachedMount, IdMap, LoopOptions, MountAttr, Ov
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Allow symlinks in the target's path before its final component
+    /// (which is never followed). Without it, any symlink is refused.
+    #[arg(long, global = true)]
+    follow_symlinks: bool,
 }
 
 #[derive(Subcommand)]
@@ -39,10 +55,16 @@ enum Command {
         /// Where to attach it; created with the source's kind if missing.
         #[arg(long)]
         target: PathBuf,
-        /// Id map `from:to[:range]`, on-disk id first; may repeat.
+        /// Id map `from:to[:range]`, on-disk id first; may repeat. On a
+        /// source that is already id-mapped this map replaces the source's:
+        /// it applies to the on-disk ids, not to the ids the source shows
+        /// (`100000:2000:65536` on a `0:100000:65536` source matches nothing
+        /// on disk, and every file shows as 65534).
         #[arg(long = "idmap", value_name = "MAP")]
         idmaps: Vec<String>,
-        /// Make the mount read-only.
+        /// Make the mount read-only. Without it the mount still inherits
+        /// read-only (and nosuid, nodev, noexec) from a source mount that
+        /// has them.
         #[arg(long)]
         readonly: bool,
         /// Include submounts, and apply the attributes to them too.
@@ -108,44 +130,6 @@ enum Kind {
     File,
 }
 
-fn kind_of(path: &Path) -> std::io::Result<Option<Kind>> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => Ok(Some(Kind::Dir)),
-        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::other(format!(
-            "{} is a symlink; refusing to mount on it",
-            path.display()
-        ))),
-        Ok(_) => Ok(Some(Kind::File)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Makes sure `target` exists with `kind`; returns whether it was created.
-fn prepare_target(target: &Path, kind: Kind) -> Result<bool, String> {
-    match kind_of(target).map_err(|e| format!("target {}: {e}", target.display()))? {
-        Some(k) if k == kind => Ok(false),
-        Some(k) => Err(format!(
-            "target {} is a {}, but the source is a {}",
-            target.display(),
-            name(k),
-            name(kind)
-        )),
-        None => {
-            let made = match kind {
-                Kind::Dir => std::fs::create_dir(target),
-                Kind::File => std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(target)
-                    .map(drop),
-            };
-            made.map_err(|e| format!("creating target {}: {e}", target.display()))?;
-            Ok(true)
-        }
-    }
-}
-
 fn name(k: Kind) -> &'static str {
     match k {
         Kind::Dir => "directory",
@@ -153,20 +137,150 @@ fn name(k: Kind) -> &'static str {
     }
 }
 
+/// A target opened as its parent directory (an `O_PATH` fd) and the final
+/// name in it: everything after the lookup is relative to that fd.
+struct Target<'a> {
+    shown: &'a Path,
+    parent: OwnedFd,
+    name: OsString,
+}
+
+impl<'a> Target<'a> {
+    /// Opens `target`'s parent directory, refusing a symlink in any of its
+    /// components (`RESOLVE_NO_SYMLINKS`) unless `follow`.
+    fn open(target: &'a Path, follow: bool) -> Result<Self, String> {
+        use rustix::fs::{openat, openat2, Mode, OFlags, ResolveFlags, CWD};
+        let shown = target;
+        // `.`, `..` and `/` have no final name: the target is then the
+        // directory itself, opened as the "parent", and mounted on as `.`.
+        let (name, parent) = match (target.file_name(), target.parent()) {
+            (Some(name), Some(p)) if p.as_os_str().is_empty() => (name, Path::new(".")),
+            (Some(name), Some(p)) => (name, p),
+            _ => (".".as_ref(), target),
+        };
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = if follow {
+            openat(CWD, parent, flags, Mode::empty())
+        } else {
+            openat2(
+                CWD,
+                parent,
+                flags,
+                Mode::empty(),
+                ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+            )
+        };
+        let parent = fd.map_err(|e| match e {
+            rustix::io::Errno::LOOP if !follow => format!(
+                "target {}: a component of {} is a symlink; refusing to follow it \
+                 (--follow-symlinks allows symlinks before the final component)",
+                shown.display(),
+                parent.display()
+            ),
+            e => format!(
+                "target {}: opening {}: {e}",
+                shown.display(),
+                parent.display()
+            ),
+        })?;
+        Ok(Target {
+            shown,
+            parent,
+            name: name.to_owned(),
+        })
+    }
+
+    /// The final component's kind, not following a symlink, or `None` if
+    /// it does not exist.
+    fn kind(&self) -> Result<Option<Kind>, String> {
+        use rustix::fs::{statat, AtFlags, FileType};
+        match statat(&self.parent, &self.name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => match FileType::from_raw_mode(st.st_mode) {
+                FileType::Directory => Ok(Some(Kind::Dir)),
+                FileType::Symlink => Err(format!(
+                    "target {} is a symlink; refusing to mount on it",
+                    self.shown.display()
+                )),
+                _ => Ok(Some(Kind::File)),
+            },
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(format!("target {}: {e}", self.shown.display())),
+        }
+    }
+
+    /// Makes sure the final component exists with `kind`; returns whether
+    /// it was created.
+    fn prepare(&self, kind: Kind) -> Result<bool, String> {
+        use rustix::fs::{mkdirat, openat, Mode, OFlags};
+        match self.kind()? {
+            Some(k) if k == kind => Ok(false),
+            Some(k) => Err(format!(
+                "target {} is a {}, but the source is a {}",
+                self.shown.display(),
+                name(k),
+                name(kind)
+            )),
+            None => {
+                let mode = Mode::from_raw_mode(0o755);
+                let made = match kind {
+                    Kind::Dir => mkdirat(&self.parent, &self.name, mode),
+                    Kind::File => openat(
+                        &self.parent,
+                        &self.name,
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC,
+                        Mode::from_raw_mode(0o644),
+                    )
+                    .map(drop),
+                };
+                made.map_err(|e| format!("creating target {}: {e}", self.shown.display()))?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Attaches `mnt` on the target, creating it with `kind` if missing and
+    /// removing what was created, relative to the same parent fd, if the
+    /// attach fails.
+    fn attach(&self, mnt: DetachedMount, kind: Kind) -> Result<(), String> {
+        use rustix::fs::{unlinkat, AtFlags};
+        let created = self.prepare(kind)?;
+        mnt.attach_at(self.parent.as_fd(), &self.name).map_err(|e| {
+            if created {
+                let flags = match kind {
+                    Kind::Dir => AtFlags::REMOVEDIR,
+                    Kind::File => AtFlags::empty(),
+                };
+                let _ = unlinkat(&self.parent, &self.name, flags);
+            }
+            format!("target {}: {e}", self.shown.display())
+        })
+    }
+}
+
+/// The kind of a detached mount's root, from its own fd (no path lookup).
+fn mount_kind(mnt: &DetachedMount) -> Result<Kind, String> {
+    let st = rustix::fs::fstat(mnt).map_err(|e| format!("fstat of the new mount: {e}"))?;
+    Ok(match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+        rustix::fs::FileType::Directory => Kind::Dir,
+        _ => Kind::File,
+    })
+}
+
 fn bind(
     source: &Path,
     target: &Path,
+    follow: bool,
     idmaps: &[String],
     readonly: bool,
     recursive: bool,
 ) -> Result<(), String> {
     // Everything that can be checked is checked before anything is created.
     let maps = parse_idmaps(idmaps).map_err(|e| format!("--idmap: {e}"))?;
-    let kind = match std::fs::metadata(source) {
-        Ok(m) if m.is_dir() => Kind::Dir,
-        Ok(_) => Kind::File,
-        Err(e) => return Err(format!("source {}: {e}", source.display())),
-    };
+    let target = Target::open(target, follow)?;
     let ns = match &maps {
         Some((uids, gids)) => Some(UserNs::new(uids, gids).map_err(|e| e.to_string())?),
         None => None,
@@ -179,19 +293,12 @@ fn bind(
         Some(ns) => attr.idmap(ns),
         None => attr,
     };
-    // The detached mount is unmounted on drop if anything below fails.
+    // The detached mount is unmounted on drop if anything below fails. Its
+    // kind is read from its own fd: the source path is looked up only once.
     let tree =
         DetachedMount::clone_tree_with(source, recursive, &attr).map_err(|e| e.to_string())?;
-    let created = prepare_target(target, kind)?;
-    tree.attach(target).map_err(|e| {
-        if created {
-            let _ = match kind {
-                Kind::Dir => std::fs::remove_dir(target),
-                Kind::File => std::fs::remove_file(target),
-            };
-        }
-        e.to_string()
-    })
+    let kind = mount_kind(&tree)?;
+    target.attach(tree, kind)
 }
 
 /// The id map of repeated `--idmap` values as a user namespace, if any.
@@ -204,22 +311,10 @@ fn userns_for(idmaps: &[String]) -> Result<Option<UserNs>, String> {
     }
 }
 
-/// Attaches a detached mount on a directory `target`, creating the directory
-/// if missing and removing it again if the attach fails.
-fn attach_on_dir(mnt: DetachedMount, target: &Path) -> Result<(), String> {
-    let created = prepare_target(target, Kind::Dir)?;
-    mnt.attach(target).map_err(|e| {
-        if created {
-            let _ = std::fs::remove_dir(target);
-        }
-        e.to_string()
-    })
-}
-
 fn image(
     image: &Path,
     fstype: &str,
-    target: &Path,
+    target: &Target<'_>,
     opts: &LoopOptions,
     idmaps: &[String],
 ) -> Result<(), String> {
@@ -238,13 +333,13 @@ fn image(
     let mnt = mount_image_with(image, fstype, &attr, opts).map_err(|e| e.to_string())?;
     // On failure below, dropping `mnt` unmounts the filesystem, and the
     // autoclear loop device goes with it.
-    attach_on_dir(mnt, target)
+    target.attach(mnt, Kind::Dir)
 }
 
 fn overlay(
     lowers: &[String],
     upper_work: Option<(&Path, &Path)>,
-    target: &Path,
+    target: &Target<'_>,
 ) -> Result<(), String> {
     let mut layers = Vec::new();
     for value in lowers {
@@ -258,11 +353,12 @@ fn overlay(
         ov = ov.upper(upper, work);
     }
     let mnt = ov.mount(&MountAttr::new()).map_err(|e| e.to_string())?;
-    attach_on_dir(mnt, target)
+    target.attach(mnt, Kind::Dir)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let follow = cli.follow_symlinks;
     let result = match &cli.command {
         Command::Bind {
             source,
@@ -270,7 +366,7 @@ fn main() -> ExitCode {
             idmaps,
             readonly,
             recursive,
-        } => bind(source, target, idmaps, *readonly, *recursive),
+        } => bind(source, target, follow, idmaps, *readonly, *recursive),
         Command::Image {
             image: img,
             fstype,
@@ -286,14 +382,15 @@ fn main() -> ExitCode {
                 read_only: *readonly,
                 ..LoopOptions::new()
             };
-            image(img, fstype, target, &opts, idmaps)
+            Target::open(target, follow).and_then(|t| image(img, fstype, &t, &opts, idmaps))
         }
         Command::Overlay {
             lower,
             upper,
             work,
             target,
-        } => overlay(lower, upper.as_deref().zip(work.as_deref()), target),
+        } => Target::open(target, follow)
+            .and_then(|t| overlay(lower, upper.as_deref().zip(work.as_deref()), &t)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -164,7 +164,10 @@ impl<'ns> MountAttr<'ns> {
     /// `MOUNT_ATTR_IDMAP`: id-map the mount with `ns`'s maps.
     ///
     /// An on-disk id `from` shows as `to` through the mount, following the
-    /// namespace's `uid_map` and `gid_map`.
+    /// namespace's `uid_map` and `gid_map`. On a clone of a mount that is
+    /// already id-mapped, this map replaces the old one (it is applied to the
+    /// ids stored on disk, not to the ids the old map showed); see
+    /// [`DetachedMount::clone_tree_with`](crate::DetachedMount::clone_tree_with).
     ///
     /// # Examples
     ///

@@ -110,10 +110,17 @@ impl UserNs {
 
     /// `open(path)`—an existing user namespace, such as `/proc/PID/ns/user`.
     ///
+    /// `path` (symlinks and `/proc` magic links followed) is looked up once
+    /// with `O_PATH`, which opens nothing, and checked to be a namespace file
+    /// (a regular file on nsfs) before that same file is opened read-only
+    /// through `/proc/thread-self/fd`: a FIFO does not block, a device's
+    /// `open` never runs. `NS_GET_NSTYPE` then checks the namespace's type.
+    ///
     /// # Errors
     ///
-    /// [`Error::Os`] if the path cannot be opened; [`Error::InvalidInput`] if
-    /// it is not a user namespace (checked with `NS_GET_NSTYPE`).
+    /// [`Error::Os`] if the path cannot be looked up (`ENOENT`, `EACCES`) or
+    /// re-opened (without `/proc`); [`Error::InvalidInput`] if it is not a
+    /// namespace file, or a namespace of another type.
     ///
     /// # Examples
     ///
@@ -217,8 +224,11 @@ impl DetachedMount {
     /// detached copy of `path`, id-mapped with `ns`.
     ///
     /// Shorthand for [`clone_tree_with`](Self::clone_tree_with) and
-    /// `MountAttr::new().idmap(ns)`; see there for the source-already-id-mapped
-    /// rule and the fallback on older kernels.
+    /// `MountAttr::new().idmap(ns)`; see there for the fallback on older
+    /// kernels. On a source that is already id-mapped, `ns`'s map replaces
+    /// the source's: it applies to the on-disk ids, not to those the source
+    /// shows. The clone keeps the source mount's other flags (read-only
+    /// included).
     ///
     /// # Errors
     ///
@@ -256,6 +266,16 @@ impl DetachedMount {
     /// id-mapped: the kernel allows replacing a map only on a fresh clone that
     /// userspace has never seen (`MOUNT_KATTR_IDMAP_REPLACE` in
     /// `fs/namespace.c`).
+    ///
+    /// A new map **replaces** the source's, it does not stack on it: it
+    /// applies to the ids stored on disk, not to the ids the source shows.
+    /// On a source id-mapped with `0:100000:65536`, the map `0:2000:65536`
+    /// shows root's files as 2000, and `100000:2000:65536` matches no on-disk
+    /// id, so every file shows as 65534.
+    ///
+    /// The clone starts with its source mount's flags: a clone of a
+    /// read-only (nosuid, nodev, noexec, …) mount is read-only too unless
+    /// `attr` clears it ([`MountAttr::read_write`]).
     ///
     /// On kernels without `open_tree_attr` (before 6.15, `ENOSYS`) this falls
     /// back to `open_tree` followed by `mount_setattr`. That path applies the
@@ -353,18 +373,25 @@ impl DetachedMount {
         self.set_attr(&MountAttr::new().readonly(), recursive)
     }
 
-    /// `move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`—attaches
-    /// the mount on `target`.
+    /// `move_mount(fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH |
+    /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `target`.
+    ///
+    /// `target` is resolved to an `O_PATH` fd, checked on that fd, and the
+    /// mount goes on that same fd: what was checked is what is mounted on. Symlinks before the
+    /// final component are followed (`/var/run` → `/run`); the final
+    /// component never is, even with a trailing slash, and a symlink there is
+    /// refused. (The kernel itself refuses a *directory* mount on a symlink,
+    /// but attaches a *file* mount over one, covering the link.)
     ///
     /// The target must exist and be of the same kind as the mount's root (a
-    /// directory for a directory, a file for a file). A final symlink in
-    /// `target` is never followed: the kernel refuses to mount on a symlink
-    /// (`EINVAL`), so a symlink planted at the target cannot redirect the
-    /// mount elsewhere.
+    /// directory for a directory, a non-directory for a file); the kernel
+    /// refuses a mismatch with `EINVAL`.
     ///
     /// # Errors
     ///
-    /// [`Error::Os`] from `move_mount` (`ENOENT`, `ENOTDIR`, ...).
+    /// [`Error::InvalidInput`] if the final component is a symlink;
+    /// [`Error::Os`] from `open` (`ENOENT`, `ENOTDIR` for a trailing slash on
+    /// a non-directory) or from `move_mount` (`EINVAL` for a kind mismatch).
     ///
     /// # Examples
     ///
@@ -376,8 +403,16 @@ impl DetachedMount {
         self.attach_at(raw::cwd(), target)
     }
 
-    /// `move_mount(fd, "", dir, name, MOVE_MOUNT_F_EMPTY_PATH)`—attaches the
-    /// mount on `name` relative to the directory fd `dir`.
+    /// `move_mount(fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH |
+    /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `name`, looked up
+    /// relative to the directory fd `dir`.
+    ///
+    /// `name` is resolved as in [`attach`](Self::attach), to an fd, with its
+    /// final component not followed. A caller that must not follow any
+    /// symlink opens each directory down to the target's parent itself
+    /// (for example with `openat2(RESOLVE_NO_SYMLINKS)`) and passes the
+    /// parent here with a single-component `name`. To attach on the
+    /// directory `dir` itself, pass `"."`.
     ///
     /// # Errors
     ///

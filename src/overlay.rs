@@ -3,7 +3,7 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
-use crate::{DetachedMount, Error, FsContext, MountAttr, Result};
+use crate::{raw, DetachedMount, Error, FsContext, MountAttr, Result};
 
 /// The most lower layers overlayfs stacks (`OVL_MAX_STACK`).
 const MAX_LOWERS: usize = 500;
@@ -209,8 +209,10 @@ impl<'a> Overlay<'a> {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] without any lower layer (or with just one
-    /// and no upper layer, which overlayfs refuses), with more than 500, or
-    /// for an option name the kernel cannot take; [`Error::Os`] with the
+    /// and no upper layer, which overlayfs refuses), with more than 500, for
+    /// an option name the kernel cannot take, or for a layer path that is
+    /// not UTF-8 and not a directory (such a path is passed as an `O_PATH`
+    /// fd, so a FIFO or device there is refused, never opened); [`Error::Os`] with the
     /// kernel's message when overlayfs refuses a layer (`ENOENT`, a work
     /// directory on another filesystem, …).
     #[doc(alias = "lowerdir")]
@@ -303,16 +305,41 @@ fn set_layer(fs: &FsContext, key: &str, layer: &Layer<'_>) -> Result<()> {
     match layer {
         Layer::Fd(fd) => fs.set_fd(key, *fd),
         Layer::Path(p) => match p.to_str() {
+            // The kernel looks the path up itself (following symlinks, as a
+            // `lowerdir=` option does); nothing is opened here.
             Some(s) => fs.set_string(key, s),
             // fsconfig strings are text here; a path that is not UTF-8 goes
-            // in as an open directory instead.
+            // in as a directory fd instead, resolved as the kernel would
+            // resolve the string. It is only ever an `O_PATH` fd: a FIFO or
+            // device named as a layer is refused, never opened.
             None => {
-                let dir = std::fs::File::open(p)
-                    .map_err(|e| Error::os_at("open", p, e.raw_os_error().unwrap_or(libc::EIO)))?;
-                fs.set_fd(key, dir.as_fd())
+                let dir = layer_dir(p)?;
+                match fs.set_fd(key, dir.fd.as_fd()) {
+                    // A kernel that takes only open files as fd layers
+                    // (`O_PATH` ones, such as detached mounts, since 6.15):
+                    // the directory, and nothing else, is opened read-only.
+                    Err(e) if e.errno() == Some(libc::EBADF) => {
+                        let open = raw::path::reopen(&dir, false, p)?;
+                        fs.set_fd(key, open.as_fd())
+                    }
+                    r => r,
+                }
             }
         },
     }
+}
+
+/// `p` resolved (symlinks followed, as the kernel resolves a layer string)
+/// to an `O_PATH` fd, which must be a directory.
+fn layer_dir(p: &Path) -> Result<raw::path::Resolved> {
+    let r = raw::path::resolve(raw::cwd(), p, raw::path::Follow::All)?;
+    if r.kind != raw::path::Kind::Dir {
+        return Err(Error::invalid(
+            "overlay layer",
+            format!("{} is {}, not a directory", p.display(), r.kind.describe()),
+        ));
+    }
+    Ok(r)
 }
 
 fn utf8(path: &Path) -> Result<&str> {

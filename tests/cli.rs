@@ -128,3 +128,165 @@ fn failures_exit_non_zero_and_leave_no_mount_or_created_target() {
         assert_eq!(before, my_mounts());
     });
 }
+
+/// `user/dir -> victim`: a target below `user/dir` must not reach `victim`.
+fn symlinked_tree(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let user = mkdir(dir, "user");
+    let victim = mkdir(dir, "victim");
+    std::os::unix::fs::symlink(&victim, user.join("dir")).unwrap();
+    (user, victim)
+}
+
+#[test]
+fn a_symlink_in_any_component_of_the_target_is_refused() {
+    in_private_ns(|dir| {
+        let src = mkdir(dir, "src");
+        fs::write(src.join("marker"), b"").unwrap();
+        let (user, victim) = symlinked_tree(dir);
+        let before = my_mounts();
+        for target in [user.join("dir/shadow"), user.join("dir/./shadow")] {
+            let o = run(&[
+                "bind",
+                "--source",
+                src.to_str().unwrap(),
+                "--target",
+                target.to_str().unwrap(),
+            ]);
+            assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+            assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
+        }
+        // Nothing was created or mounted in the directory the link points to.
+        assert!(fs::read_dir(&victim).unwrap().next().is_none());
+        assert_eq!(before, my_mounts());
+
+        // The image and overlay targets go through the same check.
+        let (a, b) = (mkdir(dir, "a"), mkdir(dir, "b"));
+        let lower = format!("{}:{}", a.display(), b.display());
+        let target = user.join("dir/ov");
+        let o = run(&[
+            "overlay",
+            "--lower",
+            &lower,
+            "--target",
+            target.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
+        assert!(fs::read_dir(&victim).unwrap().next().is_none());
+        assert_eq!(before, my_mounts());
+    });
+}
+
+#[test]
+fn follow_symlinks_allows_them_before_the_final_component_only() {
+    in_private_ns(|dir| {
+        let src = dir.join("src-file");
+        fs::write(&src, b"payload").unwrap();
+        let (user, victim) = symlinked_tree(dir);
+        let o = run(&[
+            "bind",
+            "--follow-symlinks",
+            "--source",
+            src.to_str().unwrap(),
+            "--target",
+            user.join("dir/shadow").to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(fs::read(victim.join("shadow")).unwrap(), b"payload");
+
+        // A final symlink is refused even so, for a file source too (the
+        // kernel would cover the link).
+        let other = dir.join("other");
+        fs::write(&other, b"other").unwrap();
+        let link = dir.join("file-link");
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        let before = my_mounts();
+        let o = run(&[
+            "bind",
+            "--follow-symlinks",
+            "--source",
+            src.to_str().unwrap(),
+            "--target",
+            link.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(before, my_mounts());
+    });
+}
+
+#[test]
+fn a_failed_attach_removes_the_target_it_created_and_only_that() {
+    in_private_ns(|dir| {
+        let src = mkdir(dir, "src");
+        let src_file = dir.join("src-file");
+        fs::write(&src_file, b"").unwrap();
+        let existing = mkdir(dir, "existing");
+        let before = my_mounts();
+        // On this thread, and in the CLI it spawns (seccomp filters are
+        // inherited), move_mount fails.
+        mountfd::__doc::fault::fail_syscall(libc::SYS_move_mount, libc::EPERM).unwrap();
+        for (source, target) in [
+            (&src, dir.join("new-dir")),
+            (&src_file, dir.join("new-file")),
+            (&src, existing.clone()),
+        ] {
+            let o = run(&[
+                "bind",
+                "--source",
+                source.to_str().unwrap(),
+                "--target",
+                target.to_str().unwrap(),
+            ]);
+            assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+            assert!(stderr(&o).contains("move_mount"), "{}", stderr(&o));
+        }
+        assert!(
+            !dir.join("new-dir").exists(),
+            "the created directory stayed"
+        );
+        assert!(!dir.join("new-file").exists(), "the created file stayed");
+        assert!(existing.is_dir(), "a target it did not create was removed");
+        assert_eq!(before, my_mounts());
+    });
+}
+
+#[test]
+fn idmap_help_says_a_remap_replaces_and_read_only_is_inherited() {
+    let o = run(&["bind", "--help"]);
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("replaces"), "{help}");
+    assert!(help.contains("on-disk"), "{help}");
+    assert!(help.contains("inherit"), "{help}");
+}
+
+#[test]
+fn a_remap_through_the_cli_applies_to_on_disk_ids() {
+    in_private_ns(|dir| {
+        let src = mkdir(dir, "src");
+        fs::write(src.join("f"), b"").unwrap();
+        let first = dir.join("first");
+        let bind = |source: &std::path::Path, target: &std::path::Path, map: &str| {
+            let o = run(&[
+                "bind",
+                "--source",
+                source.to_str().unwrap(),
+                "--target",
+                target.to_str().unwrap(),
+                "--idmap",
+                map,
+                "--readonly",
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        };
+        bind(&src, &first, "0:100000:65536");
+        assert_eq!(owner(&first.join("f")), (100000, 100000));
+        let (nobody, two) = (dir.join("nobody"), dir.join("two"));
+        bind(&first, &nobody, "100000:2000:65536");
+        assert_eq!(owner(&nobody.join("f")), (65534, 65534));
+        bind(&first, &two, "0:2000:65536");
+        assert_eq!(owner(&two.join("f")), (2000, 2000));
+    });
+}

@@ -3,7 +3,7 @@
 pub(crate) mod fs;
 pub(crate) mod loop_dev;
 mod mount;
-#[allow(dead_code)] // used by the hardening work that follows
+#[allow(dead_code)] // `rdev`, `size`, `fd_path`: for the loop and image paths
 pub(crate) mod path;
 pub(crate) mod seccomp;
 pub(crate) mod testing;
@@ -96,13 +96,34 @@ pub(crate) fn open_tree_attr_missing(e: &Error) -> bool {
     )
 }
 
+/// `NSFS_MAGIC` from `<linux/magic.h>`: the `f_type` of a namespace file.
+const NSFS_MAGIC: u64 = 0x6e73_6673;
+
 /// Opens a namespace file and checks that it is a user namespace.
+///
+/// The path (symlinks and `/proc/PID/ns/user` magic links followed) is
+/// looked up once to an `O_PATH` fd, which runs no driver's `open` and does
+/// not block on a FIFO; only a regular file on nsfs is then opened, read-only,
+/// through that fd, and `NS_GET_NSTYPE` (which an `O_PATH` fd cannot take)
+/// decides the namespace type.
 pub(crate) fn open_userns(path: &Path) -> Result<std::os::fd::OwnedFd> {
-    use rustix::fs::{open, Mode, OFlags};
-    let fd = with_c_path(path, |c| {
-        open(c, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| os_err("open", Some(path), e))
-    })?;
+    use path::{reopen, resolve, Follow, Kind};
+    let not_userns = |why: String| {
+        Error::invalid(
+            "user namespace",
+            format!("{}: {why}, not a user namespace", path.display()),
+        )
+    };
+    let r = resolve(cwd(), path, Follow::All)?;
+    // nsfs inodes are regular files (`nsfs_init_inode` in fs/nsfs.c).
+    if r.kind != Kind::File {
+        return Err(not_userns(format!("it is {}", r.kind.describe())));
+    }
+    let fs = rustix::fs::fstatfs(&r.fd).map_err(|e| os_err("fstatfs", Some(path), e))?;
+    if fs.f_type as u64 != NSFS_MAGIC {
+        return Err(not_userns("it is not a namespace file".into()));
+    }
+    let fd = reopen(&r, false, path)?;
     check_userns(std::os::fd::AsFd::as_fd(&fd)).map_err(|e| match e {
         Error::InvalidInput { what, reason } => Error::InvalidInput {
             what,
@@ -153,4 +174,15 @@ pub(crate) fn enter_private_mount_ns(scratch: &Path) -> Result<()> {
         Some(c"mode=1777"),
     )
     .map_err(|e| os_err("mount(tmpfs)", Some(scratch), e))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nsfs_magic_matches_linux_raw_sys() {
+        assert_eq!(
+            super::NSFS_MAGIC,
+            u64::from(linux_raw_sys::general::NSFS_MAGIC)
+        );
+    }
 }

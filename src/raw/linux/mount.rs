@@ -5,6 +5,7 @@ use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
+use super::path::mount_target;
 use super::{last_errno, os_err, with_c_path};
 use crate::raw::abi::{self, mount_attr};
 use crate::{Error, Result};
@@ -90,15 +91,28 @@ pub(crate) fn open_tree_clone(
     })
 }
 
-/// `move_mount(fd, "", dirfd, name, MOVE_MOUNT_F_EMPTY_PATH)`: attaches a
-/// detached mount. No `MOVE_MOUNT_T_SYMLINKS`: a final symlink in `name` is
-/// never followed.
+/// Attaches a detached mount on `name` (relative to `dirfd`): the target is
+/// resolved to an `O_PATH` fd without following its final component
+/// ([`mount_target`]), a symlink there is refused, and the mount goes on that
+/// very fd with
+/// `move_mount(fd, "", target, "", MOVE_MOUNT_F_EMPTY_PATH |
+/// MOVE_MOUNT_T_EMPTY_PATH)`.
+///
+/// The kernel refuses a *directory* mount on a symlink (`EINVAL`), but
+/// mounts a *file* over one (`do_move_mount` in fs/namespace.c only checks
+/// that both are, or both are not, directories), which would cover the
+/// link. Any other kind mismatch is the kernel's `EINVAL`.
 pub(crate) fn attach(fd: BorrowedFd<'_>, dirfd: BorrowedFd<'_>, name: &Path) -> Result<()> {
     use rustix::mount::{move_mount, MoveMountFlags};
-    with_c_path(name, |c| {
-        move_mount(fd, c"", dirfd, c, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-            .map_err(|e| os_err("move_mount", Some(name), e))
-    })
+    let target = mount_target(dirfd, name)?;
+    move_mount(
+        fd,
+        c"",
+        &target,
+        c"",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(|e| os_err("move_mount", Some(name), e))
 }
 
 /// `_IO(0xb7, 0x3)` from `<linux/nsfs.h>`.

@@ -69,7 +69,8 @@ pub(crate) enum Follow {
     /// source, an image path).
     All,
     /// Symlinks are followed except in the last component, which is opened
-    /// as itself (`O_NOFOLLOW`): a mount target.
+    /// as itself (`O_NOFOLLOW`), a trailing slash notwithstanding: a mount
+    /// target.
     NotLast,
     /// No component may be a symlink (`RESOLVE_NO_SYMLINKS`): `ELOOP`
     /// otherwise.
@@ -86,6 +87,64 @@ pub(crate) enum Follow {
 /// forbids one, `EACCES`), naming `path`; [`Error::InvalidInput`] for a path
 /// with a NUL byte.
 pub(crate) fn resolve(dir: BorrowedFd<'_>, path: &Path, follow: Follow) -> Result<Resolved> {
+    if follow == Follow::NotLast {
+        if let Some(trimmed) = without_trailing_slashes(path) {
+            // "link/" names what `link` points to: the kernel follows a
+            // final symlink before a trailing slash even with `O_NOFOLLOW`
+            // (`LOOKUP_FOLLOW` is forced for it in fs/namei.c). Look the
+            // name up without the slash, then ask for a directory as the
+            // slash did.
+            let r = open_path(dir, trimmed, follow, path)?;
+            if !matches!(r.kind, Kind::Dir | Kind::Symlink) {
+                return Err(os_err("open", Some(path), rustix::io::Errno::NOTDIR));
+            }
+            return Ok(r);
+        }
+    }
+    open_path(dir, path, follow, path)
+}
+
+/// Looks up a mount target: `path` relative to `dir`, its final component
+/// not followed (a trailing slash notwithstanding), to an `O_PATH` fd;
+/// [`Error::InvalidInput`] if that component is a symlink.
+///
+/// Most targets are directories, and `O_DIRECTORY | O_NOFOLLOW` opens a
+/// directory but refuses a final symlink (`ENOTDIR`), so for them one `open`
+/// decides and no `fstat` is needed: attaching is a hot path. Anything else
+/// is looked up again and `fstat`ed, as [`resolve`] does.
+pub(crate) fn mount_target(dir: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
+    let lookup = without_trailing_slashes(path).unwrap_or(path);
+    let flags = OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::DIRECTORY;
+    match with_c_path(lookup, |c| Ok(openat(dir, c, flags, Mode::empty())))? {
+        Ok(fd) => Ok(fd),
+        Err(rustix::io::Errno::NOTDIR) => {
+            let r = resolve(dir, path, Follow::NotLast)?;
+            if r.kind == Kind::Symlink {
+                return Err(Error::invalid(
+                    "mount target",
+                    format!(
+                        "{} is a symlink; a mount is never attached on one",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(r.fd)
+        }
+        Err(e) => Err(os_err("open", Some(path), e)),
+    }
+}
+
+/// `path` without its trailing slashes, if it has any (and is more than
+/// slashes: `/` stays as it is).
+fn without_trailing_slashes(path: &Path) -> Option<&Path> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let end = bytes.iter().rposition(|&b| b != b'/')? + 1;
+    (end < bytes.len()).then(|| Path::new(std::ffi::OsStr::from_bytes(&bytes[..end])))
+}
+
+/// [`resolve`] of `path` as it is; errors name `shown`.
+fn open_path(dir: BorrowedFd<'_>, path: &Path, follow: Follow, shown: &Path) -> Result<Resolved> {
     let base = OFlags::PATH | OFlags::CLOEXEC;
     let fd = with_c_path(path, |c| {
         match follow {
@@ -99,9 +158,9 @@ pub(crate) fn resolve(dir: BorrowedFd<'_>, path: &Path, follow: Follow) -> Resul
                 ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
             ),
         }
-        .map_err(|e| os_err("open", Some(path), e))
+        .map_err(|e| os_err("open", Some(shown), e))
     })?;
-    stat_resolved(fd, path)
+    stat_resolved(fd, shown)
 }
 
 /// `fstat`s an fd the crate already holds, as [`resolve`] does.
