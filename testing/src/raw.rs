@@ -1,0 +1,122 @@
+//! Raw calls with hand-made arguments, for the peer scenarios and fault
+//! injection in `tests/`: sizes and tails of `struct mount_attr` that the
+//! typed API never produces, and a child process started in a user namespace
+//! of its own.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use mountfd::raw as abi;
+
+/// The errno of the last failed call on this thread.
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// `mount_setattr(dirfd, path, flags, buf, buf.len())`, the attribute struct
+/// given as raw bytes (the kernel selftest `mount_setattr`'s
+/// `extensibility`: sizes other than `MOUNT_ATTR_SIZE_VER0`, non-zero tails).
+///
+/// # Errors
+///
+/// The errno of the call.
+pub fn mount_setattr_bytes(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: u32,
+    buf: &[u8],
+) -> Result<(), i32> {
+    // SAFETY: `path` is NUL-terminated and `buf` is readable for the length
+    // passed; the kernel only reads both during the call.
+    let ret = unsafe {
+        libc::syscall(
+            abi::SYS_MOUNT_SETATTR,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            flags,
+            buf.as_ptr(),
+            buf.len(),
+        )
+    };
+    if ret < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// `open_tree_attr(dirfd, path, flags | OPEN_TREE_CLOEXEC, buf, buf.len())`,
+/// the attribute struct given as raw bytes.
+///
+/// # Errors
+///
+/// The errno of the call.
+pub fn open_tree_attr_bytes(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: u32,
+    buf: &[u8],
+) -> Result<OwnedFd, i32> {
+    // SAFETY: as in `mount_setattr_bytes`.
+    let ret = unsafe {
+        libc::syscall(
+            abi::SYS_OPEN_TREE_ATTR,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC as u32,
+            buf.as_ptr(),
+            buf.len(),
+        )
+    };
+    if ret < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: the call returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+}
+
+/// Writes `text` to `path` in one `write()`, with async-signal-safe calls
+/// only (it runs between `fork` and `exec`).
+fn write_once(path: &CStr, text: &[u8]) -> std::io::Result<()> {
+    // SAFETY: `path` is NUL-terminated; the fd is closed before returning.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `text` is readable for its length; `fd` is ours.
+    let n = unsafe { libc::write(fd, text.as_ptr().cast(), text.len()) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    if n == text.len() as isize {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// Makes `cmd` start its program in a new user namespace in which it is
+/// root, mapped to the caller's effective uid and gid (as `unshare -r` and
+/// the kernel selftests' `create_and_enter_userns()` do): between `fork` and
+/// `exec`, the child unshares `CLONE_NEWUSER`, denies `setgroups` and writes
+/// `0 EUID 1` and `0 EGID 1` as its own maps.
+pub fn command_in_new_user_ns(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let uid_map = format!("0 {} 1\n", rustix::process::geteuid().as_raw()).into_bytes();
+    let gid_map = format!("0 {} 1\n", rustix::process::getegid().as_raw()).into_bytes();
+    let child = move || {
+        // SAFETY: unshare takes flags only; after fork the child is single-threaded.
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        write_once(c"/proc/self/setgroups", b"deny")?;
+        write_once(c"/proc/self/uid_map", &uid_map)?;
+        write_once(c"/proc/self/gid_map", &gid_map)
+    };
+    // SAFETY: the closure makes async-signal-safe calls only (unshare, open,
+    // write, close) and touches no lock or allocator: the map texts were
+    // formatted before the fork.
+    unsafe { cmd.pre_exec(child) };
+}
