@@ -1,7 +1,7 @@
 //! The `mountfd` example CLI, run as a process inside each test's private
 //! mount namespace (a child inherits the spawning thread's namespace).
 
-mod common;
+use mountfd_testing as common;
 
 use std::fs;
 
