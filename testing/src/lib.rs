@@ -27,6 +27,7 @@
 #[cfg(target_os = "linux")]
 pub mod fault;
 mod helpers;
+#[cfg(target_os = "linux")]
 pub mod image_util;
 pub mod leaks;
 mod lock;
