@@ -187,3 +187,64 @@ fn run_in_private_ns<R: Send>(f: impl FnOnce(&Path) -> R + Send) -> Option<R> {
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHILD: &str = "ns::tests::child_enter_private_mount_ns_unprivileged";
+
+    /// A doc example's first line, run as an unprivileged user: it skips,
+    /// unless CI asks for every privileged test to run, when it fails.
+    #[test]
+    fn doc_examples_skip_unprivileged_unless_required() {
+        // Dropping to another uid needs root.
+        if !privileged() {
+            return;
+        }
+        use std::os::unix::process::CommandExt;
+        for (require, passes) in [(None, true), (Some("0"), true), (Some("1"), false)] {
+            let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+            cmd.args([
+                "--exact",
+                CHILD,
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(crate::reexec::CHILD_ENV, CHILD)
+            .uid(65534)
+            .gid(65534);
+            match require {
+                Some(v) => cmd.env(REQUIRE_ENV, v),
+                None => cmd.env_remove(REQUIRE_ENV),
+            };
+            let out = cmd.output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.success(),
+                passes,
+                "{REQUIRE_ENV}={require:?}:\n{text}"
+            );
+            assert!(text.contains("running 1 test"), "{text}");
+            if passes {
+                assert!(text.contains("SKIPPED: this test needs root"), "{text}");
+            } else {
+                assert!(
+                    text.contains("is set but the tests do not run as root"),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "child half of doc_examples_skip_unprivileged_unless_required"]
+    fn child_enter_private_mount_ns_unprivileged() {
+        if !crate::reexec::is_child(CHILD) {
+            return;
+        }
+        assert!(!is_root());
+        assert!(!enter_private_mount_ns());
+    }
+}
