@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use mountfd::{mount_image, DetachedMount, IdMap, MountAttr, UserNs};
+use mountfd::{mount_image, DetachedMount, FsContext, IdMap, MountAttr, UserNs};
 
 fn owner(p: &Path) -> String {
     match std::fs::symlink_metadata(p) {
@@ -28,8 +28,55 @@ fn show(label: &str, paths: &[&Path]) {
     }
 }
 
-fn run() -> mountfd::Result<()> {
-    let dir = mountfd::__doc::scratch_dir("demo");
+/// Gives this process a mount namespace of its own, in which every mount is
+/// private, with a fresh tmpfs over `/tmp`: everything the demo mounts stays
+/// in that namespace and vanishes with the process, and nothing it writes
+/// reaches the host's disk.
+///
+/// A real program would run in a namespace its caller set up (a container
+/// runtime, `unshare --mount`, a systemd unit with `PrivateMounts=`); the
+/// demo makes its own so that it can be run as is.
+#[cfg(target_os = "linux")]
+fn private_mount_namespace() -> mountfd::Result<std::path::PathBuf> {
+    use rustix::mount::{mount_change, MountPropagationFlags};
+    use rustix::thread::{unshare_unsafe, UnshareFlags};
+    let os = |op: &'static str| {
+        move |e: rustix::io::Errno| mountfd::Error::Os {
+            op,
+            path: None,
+            errno: e.raw_os_error(),
+            kernel_message: None,
+        }
+    };
+    // SAFETY: `unshare` is unsafe in rustix for `CLONE_FILES` (fds other
+    // threads would no longer see); `CLONE_NEWNS` only gives this thread,
+    // the only one so far, its own mount namespace and fs_struct.
+    unsafe { unshare_unsafe(UnshareFlags::NEWNS) }.map_err(os("unshare(CLONE_NEWNS)"))?;
+    // Without this, mounts made here would propagate to the host's shared
+    // mounts (systemd makes `/` shared).
+    mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(os("mount(MS_REC | MS_PRIVATE)"))?;
+    // The scratch tmpfs, made with the crate itself.
+    let tmp = std::env::temp_dir();
+    FsContext::new("tmpfs")?
+        .mount(&MountAttr::new().nodev().nosuid())?
+        .attach(&tmp)?;
+    let dir = tmp.join("mountfd-demo");
+    std::fs::create_dir(&dir).expect("scratch directory");
+    Ok(dir)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn private_mount_namespace() -> mountfd::Result<std::path::PathBuf> {
+    Err(mountfd::Error::Unsupported {
+        op: "mount namespaces",
+    })
+}
+
+fn run(dir: &Path) -> mountfd::Result<()> {
     let data = dir.join("data");
     std::fs::create_dir_all(data.join("sub")).expect("scratch tree");
     std::fs::write(data.join("config"), b"owned by root on disk\n").expect("scratch file");
@@ -106,7 +153,7 @@ fn run() -> mountfd::Result<()> {
     );
 
     println!("\n5. A filesystem image, mounted without mount(8), id-mapped and read-only");
-    match build_image(&dir, &data) {
+    match build_image(dir, &data) {
         None => println!("   skipped: neither mksquashfs nor mkfs.ext4 is installed"),
         Some((image, fstype)) => {
             let mounted = dir.join("image");
@@ -183,14 +230,16 @@ fn describe(r: mountfd::Result<()>) -> String {
 }
 
 fn main() -> ExitCode {
-    if !mountfd::__doc::is_root() {
-        eprintln!("demo: run as root (it mounts, inside a private mount namespace of its own)");
-        return ExitCode::FAILURE;
-    }
-    if !mountfd::__doc::enter_private_mount_ns() {
-        return ExitCode::FAILURE;
-    }
-    match run() {
+    let dir = match private_mount_namespace() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!(
+                "demo: run as root (it mounts, inside a private mount namespace of its own): {e}"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&dir) {
         Ok(()) => {
             println!("\nDone: the mounts vanish with this process's private mount namespace.");
             ExitCode::SUCCESS

@@ -54,8 +54,8 @@ pub type SharedUserNs = Arc<UserNs>;
 /// # Examples
 ///
 /// ```
-/// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-/// # let dir = mountfd::__doc::scratch_dir("cache-example");
+/// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+/// # let dir = mountfd_testing::scratch_dir("cache-example");
 /// # let (data, view) = (dir.join("data"), dir.join("view"));
 /// # std::fs::create_dir_all(&data).unwrap(); std::fs::create_dir_all(&view).unwrap();
 /// use std::sync::Arc;
@@ -169,7 +169,7 @@ impl UserNsCache {
     /// # Examples
     ///
     /// ```
-    /// # if !mountfd::__doc::is_root() { return Ok(()); }
+    /// # if !mountfd_testing::privileged() { return Ok(()); }
     /// use mountfd::{IdMap, UserNsCache};
     ///
     /// let cache = UserNsCache::default();
@@ -251,7 +251,7 @@ impl UserNsCache {
     /// # Examples
     ///
     /// ```
-    /// # if !mountfd::__doc::is_root() { return Ok(()); }
+    /// # if !mountfd_testing::privileged() { return Ok(()); }
     /// use mountfd::{IdMap, UserNsCache};
     ///
     /// let cache = UserNsCache::default();

@@ -61,7 +61,7 @@ impl UserNs {
     /// # Examples
     ///
     /// ```
-    /// # if !mountfd::__doc::is_root() { return Ok(()); }
+    /// # if !mountfd_testing::privileged() { return Ok(()); }
     /// use mountfd::{IdMap, UserNs};
     ///
     /// let uids: IdMap = "0:100000:65536".parse()?;
@@ -97,7 +97,7 @@ impl UserNs {
     /// # Examples
     ///
     /// ```
-    /// # if !mountfd::__doc::is_root() { return Ok(()); }
+    /// # if !mountfd_testing::privileged() { return Ok(()); }
     /// use mountfd::{IdMap, UserNs};
     ///
     /// let ns = UserNs::from_idmap(&"0:100000:65536".parse::<IdMap>()?)?;
@@ -204,8 +204,8 @@ impl DetachedMount {
     /// # Examples
     ///
     /// ```
-    /// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-    /// # let dir = mountfd::__doc::scratch_dir("clone-tree");
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("clone-tree");
     /// # let (source, target) = (dir.join("source"), dir.join("target"));
     /// # std::fs::create_dir_all(&source).unwrap(); std::fs::create_dir_all(&target).unwrap();
     /// use mountfd::DetachedMount;
@@ -237,8 +237,8 @@ impl DetachedMount {
     /// # Examples
     ///
     /// ```
-    /// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-    /// # let dir = mountfd::__doc::scratch_dir("clone-idmapped");
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("clone-idmapped");
     /// # let (source, target) = (dir.join("source"), dir.join("target"));
     /// # std::fs::create_dir_all(&source).unwrap(); std::fs::create_dir_all(&target).unwrap();
     /// use std::os::unix::fs::MetadataExt;
@@ -292,8 +292,8 @@ impl DetachedMount {
     /// # Examples
     ///
     /// ```
-    /// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-    /// # let dir = mountfd::__doc::scratch_dir("clone-with");
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("clone-with");
     /// # let (source, target) = (dir.join("source"), dir.join("target"));
     /// # std::fs::create_dir_all(&source).unwrap(); std::fs::create_dir_all(&target).unwrap();
     /// use mountfd::{DetachedMount, MountAttr};
@@ -349,8 +349,8 @@ impl DetachedMount {
     /// # Examples
     ///
     /// ```
-    /// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-    /// # let dir = mountfd::__doc::scratch_dir("set-attr");
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("set-attr");
     /// use mountfd::{DetachedMount, MountAttr};
     ///
     /// let tree = DetachedMount::clone_tree(&dir, false)?;
@@ -435,8 +435,8 @@ impl DetachedMount {
 /// # Examples
 ///
 /// ```
-/// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-/// # let dir = mountfd::__doc::scratch_dir("fs-context");
+/// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+/// # let dir = mountfd_testing::scratch_dir("fs-context");
 /// use mountfd::{FsContext, MountAttr};
 ///
 /// let fs = FsContext::new("tmpfs")?;

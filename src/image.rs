@@ -50,8 +50,8 @@ const READ_ONLY_FILESYSTEMS: &[&str] = &["squashfs", "erofs", "iso9660", "cramfs
 /// # Examples
 ///
 /// ```
-/// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-/// # let dir = mountfd::__doc::scratch_dir("mount-image");
+/// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+/// # let dir = mountfd_testing::scratch_dir("mount-image");
 /// # let target = dir.join("target");
 /// # std::fs::create_dir_all(&target).unwrap();
 /// # let image = dir.join("root.ext4");
@@ -94,8 +94,8 @@ pub fn mount_image(
 /// # Examples
 ///
 /// ```
-/// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-/// # let dir = mountfd::__doc::scratch_dir("mount-image-with");
+/// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+/// # let dir = mountfd_testing::scratch_dir("mount-image-with");
 /// # let target = dir.join("target");
 /// # std::fs::create_dir_all(&target).unwrap();
 /// # let fs_image = dir.join("fs.ext4");

@@ -30,8 +30,8 @@
 //! # Example: an id-mapped, read-only bind mount
 //!
 //! ```
-//! # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-//! # let dir = mountfd::__doc::scratch_dir("crate-example");
+//! # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+//! # let dir = mountfd_testing::scratch_dir("crate-example");
 //! # let (data, view) = (dir.join("data"), dir.join("view"));
 //! # std::fs::create_dir_all(&data).unwrap(); std::fs::create_dir_all(&view).unwrap();
 //! use std::os::unix::fs::MetadataExt;
@@ -75,9 +75,6 @@ mod image;
 mod r#loop;
 mod overlay;
 pub mod raw;
-
-#[doc(hidden)]
-pub mod __doc;
 
 pub use attr::{Atime, MountAttr, Propagation};
 pub use cache::{SharedUserNs, UserNsCache};

@@ -157,8 +157,8 @@ pub struct LoopStatus {
 /// # Examples
 ///
 /// ```
-/// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-/// # let dir = mountfd::__doc::scratch_dir("loop-device");
+/// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+/// # let dir = mountfd_testing::scratch_dir("loop-device");
 /// use mountfd::{LoopDevice, LoopOptions};
 ///
 /// let image = dir.join("disk.img");

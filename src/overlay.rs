@@ -31,8 +31,8 @@ enum Layer<'a> {
 /// # Examples
 ///
 /// ```
-/// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-/// # let dir = mountfd::__doc::scratch_dir("overlay");
+/// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+/// # let dir = mountfd_testing::scratch_dir("overlay");
 /// # let [base, app, upper, work, target] = ["base", "app", "upper", "work", "target"].map(|n| dir.join(n));
 /// # for d in [&base, &app, &upper, &work, &target] { std::fs::create_dir_all(d).unwrap(); }
 /// # std::fs::write(base.join("os-release"), b"base").unwrap();
@@ -143,8 +143,8 @@ impl<'a> Overlay<'a> {
     /// # Examples
     ///
     /// ```
-    /// # if !mountfd::__doc::enter_private_mount_ns() { return Ok(()); }
-    /// # let dir = mountfd::__doc::scratch_dir("overlay-lower-fd");
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("overlay-lower-fd");
     /// # let [app, base, target] = ["app", "base", "target"].map(|n| dir.join(n));
     /// # for d in [&app, &base, &target] { std::fs::create_dir_all(d).unwrap(); }
     /// # std::fs::write(base.join("file"), b"").unwrap();

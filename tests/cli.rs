@@ -1,7 +1,7 @@
 //! The `mountfd` example CLI, run as a process inside each test's private
 //! mount namespace (a child inherits the spawning thread's namespace).
 
-mod common;
+use mountfd_testing as common;
 
 use std::fs;
 
@@ -226,7 +226,9 @@ fn a_failed_attach_removes_the_target_it_created_and_only_that() {
         let before = my_mounts();
         // On this thread, and in the CLI it spawns (seccomp filters are
         // inherited), move_mount fails.
-        mountfd::__doc::fault::fail_syscall(libc::SYS_move_mount, libc::EPERM).unwrap();
+        // SAFETY: this thread is the test's own (`in_private_ns`) and makes no
+        // move_mount of its own; the CLI child takes EPERM as a failed attach.
+        unsafe { mountfd_testing::fault::fail_syscall(libc::SYS_move_mount, libc::EPERM) }.unwrap();
         for (source, target) in [
             (&src, dir.join("new-dir")),
             (&src_file, dir.join("new-file")),

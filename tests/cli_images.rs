@@ -2,8 +2,7 @@
 //! test's private mount namespace (a child inherits the spawning thread's
 //! namespace).
 
-mod common;
-mod image_util;
+use mountfd_testing::{self as common, image_util};
 
 use std::fs;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! can still finish the job, a correct result), and nothing is leaked: fds,
 //! child processes, mounts and loop devices are as before.
 //!
-//! Per-thread faults use the seccomp filters of `mountfd::__doc::fault` on
+//! Per-thread faults use the seccomp filters of `mountfd_testing::fault` on
 //! the test's own thread. Per-process ones (`RLIMIT_NOFILE`, being inside a
 //! user namespace) run in a child process: the test binary re-executed with
 //! one ignored test selected (see `reexec`).
@@ -15,23 +15,17 @@
 //! lacks `mount_setattr` too.
 #![cfg(target_os = "linux")]
 
-mod common;
-mod leaks;
-mod reexec;
+use mountfd_testing::{self as common, leaks, reexec};
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{in_private_ns, mkdir, owner};
-use leaks::{serial, Snapshot};
-use mountfd::__doc::fault;
+use common::{in_private_ns, mkdir, ns, owner};
+use leaks::Snapshot;
 use mountfd::{DetachedMount, Error, FsContext, IdMap, LoopDevice, LoopOptions, MountAttr, UserNs};
-
-fn ns(map: &str) -> UserNs {
-    UserNs::from_idmap(&map.parse::<IdMap>().unwrap()).unwrap()
-}
+use mountfd_testing::fault;
 
 /// `src` with a tmpfs submount `sub`, a root-owned file in each.
 fn tree(dir: &Path) -> PathBuf {
@@ -44,14 +38,16 @@ fn tree(dir: &Path) -> PathBuf {
 
 /// From here on this thread sees a kernel without `open_tree_attr` (before 6.15).
 fn lose_open_tree_attr() {
-    fault::fail_syscall(mountfd::raw::SYS_OPEN_TREE_ATTR, libc::ENOSYS).unwrap();
+    // SAFETY: called on a test's own thread (`in_private_ns`), where only
+    // mountfd makes this call, and takes ENOSYS as an older kernel.
+    unsafe { fault::fail_syscall(mountfd::raw::SYS_OPEN_TREE_ATTR, libc::ENOSYS) }.unwrap();
 }
 
 // --- ENOSYS for open_tree_attr: the fallback ------------------------------
 
 #[test]
 fn without_open_tree_attr_a_recursive_clone_maps_and_protects_every_submount() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = tree(dir);
         let dst = mkdir(dir, "dst");
@@ -83,7 +79,7 @@ fn without_open_tree_attr_a_recursive_clone_maps_and_protects_every_submount() {
 
 #[test]
 fn without_open_tree_attr_other_failures_keep_their_own_errno() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = tree(dir);
         let ramfs = mkdir(&src, "ram");
@@ -148,7 +144,7 @@ fn without_open_tree_attr_other_failures_keep_their_own_errno() {
 
 #[test]
 fn with_open_tree_attr_the_same_clear_idmap_works() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = tree(dir);
         let (first, second) = (mkdir(dir, "first"), mkdir(dir, "second"));
@@ -167,13 +163,14 @@ fn with_open_tree_attr_the_same_clear_idmap_works() {
 
 #[test]
 fn a_kernel_without_mount_setattr_either_gives_enosys_for_attributes() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = tree(dir);
         let dst = mkdir(dir, "dst");
         // Before 5.12: neither call exists.
         lose_open_tree_attr();
-        fault::fail_syscall(mountfd::raw::SYS_MOUNT_SETATTR, libc::ENOSYS).unwrap();
+        // SAFETY: as in `lose_open_tree_attr`.
+        unsafe { fault::fail_syscall(mountfd::raw::SYS_MOUNT_SETATTR, libc::ENOSYS) }.unwrap();
         let before = Snapshot::take();
 
         let err =
@@ -208,7 +205,7 @@ fn a_kernel_without_mount_setattr_either_gives_enosys_for_attributes() {
 
 #[test]
 fn without_loop_configure_concurrent_attaches_take_distinct_devices_with_their_options() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let img = dir.join("faults-legacy-loop.img");
         fs::write(&img, vec![0u8; 4 << 20]).unwrap();
@@ -225,8 +222,15 @@ fn without_loop_configure_concurrent_attaches_take_distinct_devices_with_their_o
             let hs: Vec<_> = (0..6)
                 .map(|_| {
                     s.spawn(|| {
-                        fault::fail_ioctl(linux_raw_sys::loop_device::LOOP_CONFIGURE, libc::EINVAL)
-                            .unwrap();
+                        // SAFETY: a thread of its own; only LoopDevice
+                        // issues LOOP_CONFIGURE, and falls back on EINVAL.
+                        unsafe {
+                            fault::fail_ioctl(
+                                linux_raw_sys::loop_device::LOOP_CONFIGURE,
+                                libc::EINVAL,
+                            )
+                        }
+                        .unwrap();
                         (0..8)
                             .map(|_| LoopDevice::attach(&img, &opts).unwrap())
                             .collect::<Vec<_>>()
@@ -260,7 +264,7 @@ const EMFILE_CHILD: &str = "child_emfile_at_every_step";
 
 #[test]
 fn a_full_fd_table_gives_emfile_at_every_step_and_leaks_nothing() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     if !common::privileged() {
         return;
     }
@@ -370,7 +374,7 @@ const USERNS_LIMIT_CHILD: &str = "child_user_namespace_limit";
 
 #[test]
 fn the_user_namespace_limit_gives_enospc_and_leaks_nothing() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     if !common::privileged() {
         return;
     }
@@ -378,7 +382,7 @@ fn the_user_namespace_limit_gives_enospc_and_leaks_nothing() {
     // namespace of its own, the limit binds the child only, not the host.
     reexec::run_child(
         USERNS_LIMIT_CHILD,
-        mountfd::__doc::raw::command_in_new_user_ns,
+        mountfd_testing::raw::command_in_new_user_ns,
     );
 }
 
@@ -442,7 +446,7 @@ fn assert_maps(ns: &UserNs, dir: &Path) {
 
 #[test]
 fn a_child_killed_before_its_maps_are_written_is_reaped_and_nothing_leaks() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         tree(dir);
         let map: IdMap = "0:100000:65536".parse().unwrap();
@@ -452,7 +456,10 @@ fn a_child_killed_before_its_maps_are_written_is_reaped_and_nothing_leaks() {
         // written a single map. The parent must still kill, reap and close.
         let results: Vec<mountfd::Result<UserNs>> = std::thread::scope(|s| {
             s.spawn(|| {
-                fault::kill_on_syscall(libc::SYS_ppoll).unwrap();
+                // SAFETY: this thread never calls ppoll (UserNs::from_idmap
+                // reaps with waitpid); only the children it clones,
+                // which are expendable, park there.
+                unsafe { fault::kill_on_syscall(libc::SYS_ppoll) }.unwrap();
                 (0..50).map(|_| UserNs::from_idmap(&map)).collect()
             })
             .join()
@@ -481,7 +488,7 @@ fn a_child_killed_before_its_maps_are_written_is_reaped_and_nothing_leaks() {
 
 #[test]
 fn children_killed_at_random_points_are_reaped_and_nothing_leaks() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         tree(dir);
         let map: IdMap = "0:100000:65536".parse().unwrap();

@@ -4,7 +4,7 @@
 //! blocks `UserNs::open` or an overlay layer for ever, a device node that is
 //! really opened before it is refused.
 
-mod common;
+use mountfd_testing as common;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -1,17 +1,13 @@
 //! Id-mapped detached mounts against the real kernel, each in a private
 //! mount namespace (see `common`).
 
-mod common;
+use mountfd_testing as common;
 
 use std::fs;
 use std::path::Path;
 
-use common::{chown, in_private_ns, mkdir, owner, run_as};
-use mountfd::{DetachedMount, FsContext, IdMap, MountAttr, UserNs};
-
-fn ns(map: &str) -> UserNs {
-    UserNs::from_idmap(&map.parse::<IdMap>().unwrap()).unwrap()
-}
+use common::{chown, in_private_ns, mkdir, ns, owner, run_as};
+use mountfd::{DetachedMount, FsContext, MountAttr, UserNs};
 
 /// A tree with a root-owned file and a file owned by on-disk id 65536.
 fn populate(src: &Path) {
@@ -289,8 +285,12 @@ fn without_open_tree_attr_the_fallback_maps_fresh_sources_and_refuses_remaps() {
         populate(&src);
         let map = ns("0:100000:65536");
         // From here on this thread sees a kernel without open_tree_attr.
-        mountfd::__doc::fault::fail_syscall(mountfd::raw::SYS_OPEN_TREE_ATTR, libc::ENOSYS)
-            .unwrap();
+        // SAFETY: this thread is the test's own (`in_private_ns`); only
+        // mountfd makes this call, and takes ENOSYS as an older kernel.
+        unsafe {
+            mountfd_testing::fault::fail_syscall(mountfd::raw::SYS_OPEN_TREE_ATTR, libc::ENOSYS)
+        }
+        .unwrap();
 
         let attr = MountAttr::new().idmap(&map).readonly();
         DetachedMount::clone_tree_with(&src, false, &attr)

@@ -2,26 +2,20 @@
 //! private mount namespace (see `common`), with images it builds itself
 //! (see `image_util`).
 
-mod common;
-mod image_util;
+use mountfd_testing::{self as common, image_util};
 
 use std::fs;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::{in_private_ns, mkdir, owner};
+use common::{in_private_ns, mkdir, ns, owner};
 use image_util::{assert_no_device_for, dev_of, devices_backed_by, mountinfo_line, umount};
 use mountfd::{
-    mount_image, mount_image_with, DetachedMount, Error, FsContext, IdMap, LoopOptions, MountAttr,
-    Overlay, UserNs,
+    mount_image, mount_image_with, DetachedMount, Error, FsContext, LoopOptions, MountAttr, Overlay,
 };
 
 const LOOP_MAJOR: u32 = 7;
-
-fn ns(map: &str) -> UserNs {
-    UserNs::from_idmap(&map.parse::<IdMap>().unwrap()).unwrap()
-}
 
 fn assert_tree(target: &Path) {
     assert_eq!(
@@ -471,8 +465,15 @@ fn mount_image_falls_back_to_loop_set_fd_without_loop_configure() {
         let Some(img) = image_util::ext4(dir, "image-legacy") else {
             return;
         };
-        mountfd::__doc::fault::fail_ioctl(linux_raw_sys::loop_device::LOOP_CONFIGURE, libc::EINVAL)
-            .unwrap();
+        // SAFETY: this thread is the test's own (`in_private_ns`); only
+        // LoopDevice issues LOOP_CONFIGURE, and falls back on EINVAL.
+        unsafe {
+            mountfd_testing::fault::fail_ioctl(
+                linux_raw_sys::loop_device::LOOP_CONFIGURE,
+                libc::EINVAL,
+            )
+        }
+        .unwrap();
         let (major, _) = mount_check_unmount(dir, &img, "ext4", &MountAttr::new().readonly());
         assert_eq!(major, LOOP_MAJOR);
     });

@@ -2,8 +2,7 @@
 //! autoclear, detach, the pre-5.8 fallback and bad input. Each test runs in
 //! a private mount namespace with its own tmpfs (see `common`).
 
-mod common;
-mod image_util;
+use mountfd_testing::{self as common, image_util};
 
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -213,8 +212,15 @@ fn legacy_set_fd_path_is_used_when_loop_configure_is_missing() {
     for errno in [libc::EINVAL, libc::ENOTTY] {
         in_private_ns(|dir| {
             let img = backing(dir, &format!("legacy-{errno}"), 4 << 20);
-            mountfd::__doc::fault::fail_ioctl(linux_raw_sys::loop_device::LOOP_CONFIGURE, errno)
-                .unwrap();
+            // SAFETY: this thread is the test's own (`in_private_ns`); only
+            // LoopDevice issues LOOP_CONFIGURE, and takes the errno as an error.
+            unsafe {
+                mountfd_testing::fault::fail_ioctl(
+                    linux_raw_sys::loop_device::LOOP_CONFIGURE,
+                    errno,
+                )
+            }
+            .unwrap();
             let opts = LoopOptions {
                 offset: 1 << 20,
                 size_limit: 1 << 20,
@@ -237,8 +243,14 @@ fn legacy_set_fd_path_is_used_when_loop_configure_is_missing() {
 fn other_loop_configure_errors_are_reported_and_leave_no_device() {
     in_private_ns(|dir| {
         let img = backing(dir, "configure-eperm", 1 << 20);
-        mountfd::__doc::fault::fail_ioctl(linux_raw_sys::loop_device::LOOP_CONFIGURE, libc::EPERM)
-            .unwrap();
+        // SAFETY: as above.
+        unsafe {
+            mountfd_testing::fault::fail_ioctl(
+                linux_raw_sys::loop_device::LOOP_CONFIGURE,
+                libc::EPERM,
+            )
+        }
+        .unwrap();
         let err = LoopDevice::attach(&img, &LoopOptions::new()).unwrap_err();
         assert_eq!(err.errno(), Some(libc::EPERM), "{err}");
         assert!(err.to_string().contains("LOOP_CONFIGURE"), "{err}");
@@ -251,11 +263,16 @@ fn failure_after_legacy_set_fd_releases_the_device() {
     in_private_ns(|dir| {
         let img = backing(dir, "legacy-status-fails", 1 << 20);
         let k = linux_raw_sys::loop_device::LOOP_CONFIGURE;
-        mountfd::__doc::fault::fail_ioctl(k, libc::EINVAL).unwrap();
-        mountfd::__doc::fault::fail_ioctl(
-            linux_raw_sys::loop_device::LOOP_SET_STATUS64,
-            libc::ENOMEM,
-        )
+        // SAFETY: this thread is the test's own (`in_private_ns`); only
+        // LoopDevice issues these requests, and takes the errnos as errors.
+        unsafe { mountfd_testing::fault::fail_ioctl(k, libc::EINVAL) }.unwrap();
+        // SAFETY: as above.
+        unsafe {
+            mountfd_testing::fault::fail_ioctl(
+                linux_raw_sys::loop_device::LOOP_SET_STATUS64,
+                libc::ENOMEM,
+            )
+        }
         .unwrap();
         let err = LoopDevice::attach(&img, &LoopOptions::new()).unwrap_err();
         assert_eq!(err.errno(), Some(libc::ENOMEM), "{err}");
@@ -335,8 +352,14 @@ fn a_device_taken_every_time_gives_up_after_bounded_retries_and_leaves_nothing()
         let img = backing(dir, "always-busy", 1 << 20);
         // Every device looks stolen between LOOP_CTL_GET_FREE and
         // LOOP_CONFIGURE: the attach must give up, not spin forever.
-        mountfd::__doc::fault::fail_ioctl(linux_raw_sys::loop_device::LOOP_CONFIGURE, libc::EBUSY)
-            .unwrap();
+        // SAFETY: as above.
+        unsafe {
+            mountfd_testing::fault::fail_ioctl(
+                linux_raw_sys::loop_device::LOOP_CONFIGURE,
+                libc::EBUSY,
+            )
+        }
+        .unwrap();
         let start = std::time::Instant::now();
         let err = LoopDevice::attach(&img, &LoopOptions::new()).unwrap_err();
         eprintln!("gave up after {:?}: {err}", start.elapsed());

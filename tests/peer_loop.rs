@@ -17,9 +17,7 @@
 //! vfat partitions).
 #![cfg(target_os = "linux")]
 
-mod common;
-mod image_util;
-mod leaks;
+use mountfd_testing::{self as common, image_util, leaks};
 
 use std::fs;
 use std::os::fd::AsFd;
@@ -27,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{in_private_ns, mkdir};
-use leaks::{serial, Snapshot};
+use leaks::Snapshot;
 use mountfd::{FsContext, LoopDevice, LoopOptions, MountAttr};
 
 /// systemd's `arg_n_threads`.
@@ -83,7 +81,7 @@ fn region(offset: u64, size: u64, read_only: bool) -> LoopOptions {
 
 #[test]
 fn threads_sharing_one_image_fd_attach_mount_and_release_devices_concurrently() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let Some((img, parts)) = partitioned_image(dir) else {
             return;

@@ -1,6 +1,6 @@
 //! Scenarios of the kernel's own selftest for `mount_setattr(2)`, run
 //! through `mountfd` where the typed API can express them and through the
-//! raw hooks of `mountfd::__doc::raw` where the selftest feeds the kernel
+//! raw hooks of `mountfd_testing::raw` where the selftest feeds the kernel
 //! what the typed API never sends (bad fds, odd struct sizes).
 //!
 //! Source: linux `tools/testing/selftests/mount_setattr/mount_setattr_test.c`;
@@ -9,9 +9,7 @@
 //! (Linux 6.18) and check that nothing changed and nothing leaked.
 #![cfg(target_os = "linux")]
 
-mod common;
-mod leaks;
-mod reexec;
+use mountfd_testing::{self as common, leaks, reexec};
 
 use std::ffi::CString;
 use std::fs;
@@ -21,16 +19,12 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use common::{in_private_ns, mkdir, my_mounts, owner};
-use leaks::{serial, Snapshot};
-use mountfd::__doc::raw::{mount_setattr_bytes, open_tree_attr_bytes};
+use common::{in_private_ns, mkdir, my_mounts, ns, owner};
+use leaks::Snapshot;
 use mountfd::raw as abi;
-use mountfd::{Atime, DetachedMount, Error, FsContext, IdMap, MountAttr, UserNs};
+use mountfd::{Atime, DetachedMount, Error, FsContext, MountAttr, UserNs};
+use mountfd_testing::raw::{mount_setattr_bytes, open_tree_attr_bytes};
 use rustix::fs::{AtFlags, Mode, OFlags};
-
-fn ns(map: &str) -> UserNs {
-    UserNs::from_idmap(&map.parse::<IdMap>().unwrap()).unwrap()
-}
 
 /// `struct mount_attr` as the bytes the kernel reads.
 fn attr_bytes(set: u64, clr: u64, propagation: u64, userns_fd: u64) -> Vec<u8> {
@@ -85,7 +79,7 @@ fn in_initial_userns() -> bool {
 
 #[test]
 fn invalid_userns_fds_are_refused_with_the_kernels_errno() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
         let tree = DetachedMount::clone_tree(&src, false).unwrap();
@@ -136,7 +130,7 @@ fn invalid_userns_fds_are_refused_with_the_kernels_errno() {
 
 #[test]
 fn the_initial_user_namespace_cannot_idmap_a_mount() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         if !in_initial_userns() {
             eprintln!("SKIPPED: the tests do not run in the initial user namespace");
@@ -177,7 +171,7 @@ fn the_initial_user_namespace_cannot_idmap_a_mount() {
 
 #[test]
 fn an_attached_mount_cannot_be_idmapped_but_a_detached_copy_can() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let mnt = common::tmpfs_at(dir, "mnt");
         fs::write(mnt.join("f"), b"").unwrap();
@@ -219,7 +213,7 @@ fn an_attached_mount_cannot_be_idmapped_but_a_detached_copy_can() {
 
 #[test]
 fn after_leaving_the_mount_namespace_only_detached_mounts_can_be_idmapped() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let mnt = common::tmpfs_at(dir, "mnt");
         let map = ns("0:10000:10000");
@@ -228,7 +222,7 @@ fn after_leaving_the_mount_namespace_only_detached_mounts_can_be_idmapped() {
 
         // A new mount namespace for this thread: `attached` now belongs to
         // a namespace that is neither ours nor anonymous.
-        assert!(mountfd::__doc::enter_private_mount_ns());
+        assert!(mountfd_testing::enter_private_mount_ns());
 
         let attr = attr_bytes(
             abi::MOUNT_ATTR_IDMAP,
@@ -248,7 +242,7 @@ fn after_leaving_the_mount_namespace_only_detached_mounts_can_be_idmapped() {
 
 #[test]
 fn an_idmapped_detached_mount_keeps_its_map_and_only_a_fresh_clone_takes_a_new_one() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
         let (first, second) = (ns("0:10000:10000"), ns("0:20000:10000"));
@@ -290,7 +284,7 @@ fn an_idmapped_detached_mount_keeps_its_map_and_only_a_fresh_clone_takes_a_new_o
 
 #[test]
 fn a_recursive_map_over_a_submount_that_cannot_be_idmapped_fails_whole() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
         fs::write(src.join("f"), b"").unwrap();
@@ -329,7 +323,7 @@ fn a_recursive_map_over_a_submount_that_cannot_be_idmapped_fails_whole() {
 
 #[test]
 fn struct_sizes_and_non_zero_tails() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
         let tree = DetachedMount::clone_tree(&src, false).unwrap();
@@ -378,7 +372,7 @@ fn struct_sizes_and_non_zero_tails() {
 
 #[test]
 fn unknown_flags_and_propagation_types_are_einval() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
         let tree = DetachedMount::clone_tree(&src, false).unwrap();
@@ -400,7 +394,7 @@ fn unknown_flags_and_propagation_types_are_einval() {
 
 #[test]
 fn access_time_modes_must_clear_the_whole_mask_and_the_builder_does() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
         let tree = DetachedMount::clone_tree(&src, false).unwrap();
@@ -444,7 +438,7 @@ fn access_time_modes_must_clear_the_whole_mask_and_the_builder_does() {
 
 #[test]
 fn a_writer_on_a_submount_makes_a_recursive_readonly_fail_and_change_nothing() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
         common::tmpfs_at(&src, "sub");
@@ -489,7 +483,7 @@ const WRONG_USERNS_CHILD: &str = "child_in_a_user_namespace_without_rights_over_
 
 #[test]
 fn a_caller_in_another_user_namespace_gets_eperm() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     if !common::privileged() {
         return;
     }
@@ -498,7 +492,7 @@ fn a_caller_in_another_user_namespace_gets_eperm() {
     // the initial one.
     reexec::run_child(
         WRONG_USERNS_CHILD,
-        mountfd::__doc::raw::command_in_new_user_ns,
+        mountfd_testing::raw::command_in_new_user_ns,
     );
 }
 
@@ -534,7 +528,7 @@ fn child_in_a_user_namespace_without_rights_over_the_mounts() {
 
 #[test]
 fn nosymfollow_makes_lookups_through_symlinks_eloop() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let (src, dst) = (mkdir(dir, "src"), mkdir(dir, "dst"));
         fs::write(src.join("data"), b"d").unwrap();
@@ -561,7 +555,7 @@ fn nosymfollow_makes_lookups_through_symlinks_eloop() {
 
 #[test]
 fn threads_changing_one_tree_at_once_all_succeed() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
         common::tmpfs_at(&src, "sub");
@@ -602,7 +596,7 @@ fn threads_changing_one_tree_at_once_all_succeed() {
 
 #[test]
 fn a_detached_tree_can_be_cloned_from_until_the_caller_changes_namespace() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "src");
         let sub = common::tmpfs_at(&src, "A");
@@ -620,7 +614,7 @@ fn a_detached_tree_can_be_cloned_from_until_the_caller_changes_namespace() {
 
         // Once the caller is in another mount namespace, the detached tree's
         // origin no longer matches: EINVAL.
-        assert!(mountfd::__doc::enter_private_mount_ns());
+        assert!(mountfd_testing::enter_private_mount_ns());
         let err = DetachedMount::clone_tree(&inside, true).unwrap_err();
         assert_eq!(err.errno(), Some(libc::EINVAL), "{err}");
     });

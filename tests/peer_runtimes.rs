@@ -14,20 +14,14 @@
 //!   namespace, under a low `RLIMIT_NOFILE`.
 #![cfg(target_os = "linux")]
 
-mod common;
-mod leaks;
-mod reexec;
+use mountfd_testing::{self as common, leaks, reexec};
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{chown, in_private_ns, mkdir, owner};
-use leaks::{serial, Snapshot};
-use mountfd::{DetachedMount, IdMap, MountAttr, Propagation, UserNs, UserNsCache};
-
-fn map(s: &str) -> IdMap {
-    s.parse().unwrap()
-}
+use common::{chown, in_private_ns, map, mkdir, owner};
+use leaks::Snapshot;
+use mountfd::{DetachedMount, MountAttr, Propagation, UserNs, UserNsCache};
 
 fn userns(uids: &str, gids: &str) -> UserNs {
     UserNs::new(&map(uids), &map(gids)).unwrap()
@@ -72,7 +66,7 @@ fn assert_owners(dir: &Path, expected: [(u32, u32); 3]) {
 
 #[test]
 fn runc_multiple_idmap_mounts_with_different_uid_and_gid_maps() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let [m1, m2, m3] = runc_sources(dir);
         let targets = [
@@ -97,7 +91,7 @@ fn runc_multiple_idmap_mounts_with_different_uid_and_gid_maps() {
 
 #[test]
 fn runc_complicated_multi_extent_mapping() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let [m1, ..] = runc_sources(dir);
         let target = mkdir(dir, "mount-multi1");
@@ -114,7 +108,7 @@ fn runc_complicated_multi_extent_mapping() {
 
 #[test]
 fn runc_same_source_mounted_twice_with_different_mappings() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let [m1, ..] = runc_sources(dir);
         let (a, b) = (mkdir(dir, "mount-multi1"), mkdir(dir, "mount-multi1-alt"));
@@ -130,7 +124,7 @@ fn runc_same_source_mounted_twice_with_different_mappings() {
 
 #[test]
 fn runc_idmapped_mount_next_to_a_plain_bind_of_the_same_source() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "source-1");
         fs::write(src.join("foo.txt"), b"").unwrap();
@@ -149,7 +143,7 @@ fn runc_idmapped_mount_next_to_a_plain_bind_of_the_same_source() {
 
 #[test]
 fn runc_idmap_mount_with_shared_propagation() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = mkdir(dir, "source-1");
         let target = mkdir(dir, "mount-1");
@@ -187,7 +181,7 @@ fn tree_with_submounts(dir: &Path) -> PathBuf {
 
 #[test]
 fn crun_idmap_maps_the_top_mount_and_ridmap_every_submount_all_read_only() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let src = tree_with_submounts(dir);
         let ns = userns("0:1:10", "0:1:10");
@@ -241,7 +235,7 @@ const MANY_MOUNTS: usize = 400;
 
 #[test]
 fn many_idmapped_mounts_sharing_one_map_fit_under_a_low_fd_limit() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     if !common::privileged() {
         return;
     }

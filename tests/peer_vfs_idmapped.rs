@@ -9,21 +9,15 @@
 //! asserts them.
 #![cfg(target_os = "linux")]
 
-mod common;
-mod leaks;
+use mountfd_testing as common;
 
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;
 
-use common::{chown, in_private_ns, mkdir, owner, run_as};
-use leaks::serial;
-use mountfd::{DetachedMount, IdMap, MountAttr, UserNs};
-
-fn map(s: &str) -> IdMap {
-    s.parse().unwrap()
-}
+use common::{chown, in_private_ns, map, mkdir, owner, run_as};
+use mountfd::{DetachedMount, MountAttr, UserNs};
 
 /// Attaches `src` at `dst`, id-mapped with separate uid and gid maps.
 fn bind(src: &Path, dst: &Path, uids: &str, gids: &str) {
@@ -60,7 +54,7 @@ const EOVERFLOW_TEXT: &str = "Value too large for defined data type";
 
 #[test]
 fn one_tree_through_two_different_maps_shows_each_maps_owners() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let (src, a, b) = (mkdir(dir, "src"), mkdir(dir, "a"), mkdir(dir, "b"));
         for (name, id) in [("f0", 0), ("f5", 5), ("f9999", 9999), ("f10000", 10000)] {
@@ -104,7 +98,7 @@ fn one_tree_through_two_different_maps_shows_each_maps_owners() {
 
 #[test]
 fn a_caller_whose_ids_the_mount_does_not_map_cannot_create_anything_eoverflow() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let (src, dst) = (mkdir(dir, "src"), mkdir(dir, "dst"));
         fs::write(src.join("existing"), b"").unwrap();
@@ -151,7 +145,7 @@ fn a_caller_whose_ids_the_mount_does_not_map_cannot_create_anything_eoverflow() 
 
 #[test]
 fn hard_links_and_renames_across_two_idmapped_mounts_are_exdev() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let (src, a, b) = (mkdir(dir, "src"), mkdir(dir, "a"), mkdir(dir, "b"));
         fs::write(src.join("file"), b"").unwrap();
@@ -181,7 +175,7 @@ fn hard_links_and_renames_across_two_idmapped_mounts_are_exdev() {
 
 #[test]
 fn hard_links_and_renames_inside_one_idmapped_mount_work_for_a_mapped_caller() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let (src, dst) = (mkdir(dir, "src"), mkdir(dir, "dst"));
         fs::write(src.join("file"), b"data").unwrap();
@@ -207,7 +201,7 @@ fn hard_links_and_renames_inside_one_idmapped_mount_work_for_a_mapped_caller() {
 
 #[test]
 fn chown_through_an_idmapped_mount_stores_the_on_disk_ids() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let (src, dst) = (mkdir(dir, "src"), mkdir(dir, "dst"));
         fs::write(src.join("file"), b"").unwrap();
@@ -247,7 +241,7 @@ fn chown_through_an_idmapped_mount_stores_the_on_disk_ids() {
 
 #[test]
 fn symlinks_made_through_the_mount_belong_to_the_on_disk_ids() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let (src, dst) = (mkdir(dir, "src"), mkdir(dir, "dst"));
         fs::write(src.join("target"), b"t").unwrap();

@@ -17,9 +17,7 @@
 //! `MOUNTFD_SOAK_OPS` changes the total (default 10,000).
 #![cfg(target_os = "linux")]
 
-mod common;
-mod image_util;
-mod leaks;
+use mountfd_testing::{self as common, image_util, leaks};
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -109,7 +107,7 @@ struct Fixture {
 
 impl Fixture {
     fn new(thread: usize) -> Fixture {
-        let dir = mountfd::__doc::scratch_dir(&format!("soak-{thread}"));
+        let dir = common::scratch_dir(&format!("soak-{thread}"));
         let src = mkdir(&dir, "src");
         common::tmpfs_at(&src, "sub");
         for f in ["f", "sub/f"] {
@@ -332,7 +330,7 @@ fn ten_thousand_mixed_operations_on_sixteen_threads_leave_nothing_behind() {
         let handles: Vec<_> = (0..THREADS)
             .map(|t| {
                 s.spawn(move || {
-                    assert!(mountfd::__doc::enter_private_mount_ns());
+                    assert!(common::enter_private_mount_ns());
                     let fx = Fixture::new(t);
                     let mounts = common::my_mounts();
                     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1));

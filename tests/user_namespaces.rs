@@ -1,6 +1,6 @@
 //! User namespaces from id maps against the real kernel.
 
-mod common;
+use mountfd_testing as common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

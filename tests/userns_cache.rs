@@ -2,12 +2,12 @@
 //! the cache keeps no more fds than its capacity, and its handles id-map
 //! mounts like any [`UserNs`].
 
-mod common;
+use mountfd_testing as common;
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use common::{chown, in_private_ns, mkdir, owner};
+use common::{chown, in_private_ns, map, mkdir, owner};
 use mountfd::{DetachedMount, IdMap, MountAttr, UserNs, UserNsCache};
 
 /// The nsfs inode of a namespace fd: equal for one namespace, unique otherwise.
@@ -18,25 +18,12 @@ fn ns_inode(ns: &UserNs) -> u64 {
         .ino()
 }
 
-/// Serialises the tests of this file: they count the process's fds and children.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn map(s: &str) -> IdMap {
-    s.parse().unwrap()
-}
-
 #[test]
 fn equal_maps_share_one_kernel_namespace() {
     if !common::privileged() {
         return;
     }
-    let _serial = serial();
+    let _alone = common::exclusive();
     let cache = UserNsCache::new(8);
     let a1 = cache.get_idmap(&map("0:100000:65536")).unwrap();
     let a2 = cache.get_idmap(&map("0:100000:65536")).unwrap();
@@ -54,7 +41,7 @@ fn equal_maps_share_one_kernel_namespace() {
 
 #[test]
 fn cached_handles_id_map_mounts() {
-    let _serial = serial();
+    let _alone = common::exclusive();
     in_private_ns(|dir| {
         let (src, dst1, dst2) = (mkdir(dir, "src"), mkdir(dir, "dst1"), mkdir(dir, "dst2"));
         std::fs::write(src.join("f"), b"").unwrap();
@@ -86,7 +73,7 @@ fn cache_holds_at_most_capacity_fds_and_none_after_drop() {
     if !common::privileged() {
         return;
     }
-    let _serial = serial();
+    let _alone = common::exclusive();
     let before = common::fd_count();
     let cache = UserNsCache::new(4);
     for i in 0..20u32 {
@@ -105,7 +92,7 @@ fn threads_asking_for_one_map_get_one_namespace() {
     if !common::privileged() {
         return;
     }
-    let _serial = serial();
+    let _alone = common::exclusive();
     let cache = UserNsCache::new(4);
     let m = map("0:300000:65536");
     let inodes: Vec<u64> = std::thread::scope(|s| {

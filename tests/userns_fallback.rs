@@ -3,7 +3,7 @@
 //! through `/proc/PID/ns/user`, and from then on no pidfd is asked for.
 //! Alone in its test binary, because that choice is made once per process.
 
-mod common;
+use mountfd_testing as common;
 
 use std::os::fd::AsRawFd;
 
@@ -34,7 +34,10 @@ fn without_pidfd_get_user_namespace_the_namespace_comes_from_proc() {
         drop(UserNs::from_idmap(&map).unwrap());
 
         // An older kernel: the ioctl is unknown.
-        mountfd::__doc::fault::fail_ioctl(PIDFD_GET_USER_NAMESPACE, libc::ENOTTY).unwrap();
+        // SAFETY: this thread is the test's own (`in_private_ns`); only
+        // UserNs issues this request, and takes ENOTTY as an older kernel.
+        unsafe { mountfd_testing::fault::fail_ioctl(PIDFD_GET_USER_NAMESPACE, libc::ENOTTY) }
+            .unwrap();
         let ns = UserNs::from_idmap(&map).unwrap();
         assert!(is_cloexec(&ns));
         DetachedMount::clone_tree_idmapped(&src, false, &ns)

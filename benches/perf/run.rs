@@ -695,58 +695,18 @@ struct World {
     bound_loops: BTreeSet<u32>,
 }
 
-fn loop_numbers() -> BTreeSet<u32> {
-    std::fs::read_dir("/sys/block")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.strip_prefix("loop")?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn is_bound(n: u32) -> bool {
-    Path::new(&format!("/sys/block/loop{n}/loop/backing_file")).exists()
-}
-
 fn world() -> World {
-    let loops = loop_numbers();
-    let bound_loops = loops.iter().copied().filter(|&n| is_bound(n)).collect();
+    let loops = mountfd_testing::loop_device_numbers();
+    let bound_loops = mountfd_testing::bound_loop_devices()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     World {
         // PID 1 lives in the host's mount namespace.
         host_mounts: std::fs::read_to_string("/proc/1/mountinfo").unwrap_or_default(),
         loops,
         bound_loops,
     }
-}
-
-/// `LOOP_CTL_GET_FREE` makes a new device node whenever every existing one
-/// is bound, and the kernel keeps it: remove those the run made once they
-/// are unbound (autoclear may take a moment after the last unmount).
-fn remove_new_loop_devices(before: &World) {
-    let deadline = Instant::now() + std::time::Duration::from_secs(3);
-    loop {
-        let new: Vec<u32> = loop_numbers().difference(&before.loops).copied().collect();
-        let bound = new.iter().any(|&n| is_bound(n));
-        if !bound || Instant::now() >= deadline {
-            for n in new.into_iter().filter(|&n| !is_bound(n)) {
-                // EBUSY: opened by someone else meanwhile; theirs to remove.
-                let _ = mountfd::__doc::remove_loop_device(n);
-            }
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
-fn children() -> Vec<String> {
-    let mut all = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        if let Ok(t) = std::fs::read_to_string(task.path().join("children")) {
-            all.extend(t.split_whitespace().map(str::to_owned));
-        }
-    }
-    all
 }
 
 /// Creates 10,000 namespaces and id-mapped mounts and follows the peak
@@ -760,7 +720,7 @@ fn memory_check(ctx: &Ctx, iters: usize, res: &mut Results) -> bool {
             .unwrap();
         unmount(&ctx.dst);
     };
-    let fd_count = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let fd_count = mountfd_testing::fd_count;
     let warm = (iters / 10).max(10);
     for _ in 0..warm {
         cycle();
@@ -797,7 +757,7 @@ fn memory_check(ctx: &Ctx, iters: usize, res: &mut Results) -> bool {
 
 pub fn main() {
     let opts = Opts::parse();
-    if !mountfd::__doc::is_root() {
+    if !mountfd_testing::is_root() {
         println!("perf: skipped: the benchmarks mount and need root");
         return;
     }
@@ -813,7 +773,7 @@ pub fn main() {
     let source = (opts.bench && opts.probe.is_none())
         .then(reference_source)
         .flatten();
-    assert!(mountfd::__doc::enter_private_mount_ns());
+    assert!(mountfd_testing::enter_private_mount_ns());
     if let Some((name, n)) = &opts.probe {
         let case = cases()
             .into_iter()
@@ -893,26 +853,24 @@ pub fn main() {
     // Leave the private /tmp and the namespace as they were; then check
     // that nothing reached outside it.
     drop(ctx);
-    remove_new_loop_devices(&before);
+    // `LOOP_CTL_GET_FREE` makes a new device node whenever every existing
+    // one is bound, and the kernel keeps it: remove those the run made.
+    mountfd_testing::remove_new_loop_devices(&before.loops, "");
     let after = world();
-    let kids = children();
+    let kids = mountfd_testing::children();
     // Other processes (tests running beside the benchmark) may bind loop
     // devices meanwhile: what counts is that none is bound to a file of this
     // run and that no device node it made is left.
-    let ours_bound: Vec<u32> = after
-        .bound_loops
-        .iter()
-        .copied()
-        .filter(|n| {
-            std::fs::read_to_string(format!("/sys/block/loop{n}/loop/backing_file"))
-                .is_ok_and(|f| f.contains("/mountfd-bench/"))
-        })
+    let ours_bound: Vec<u32> = mountfd_testing::bound_loop_devices()
+        .into_iter()
+        .filter(|(_, file)| file.contains("/mountfd-bench/"))
+        .map(|(n, _)| n)
         .collect();
     let left_nodes: Vec<u32> = after
         .loops
         .difference(&before.loops)
         .copied()
-        .filter(|&n| !is_bound(n))
+        .filter(|n| !after.bound_loops.contains(n))
         .collect();
     let mounts_same = before.host_mounts == after.host_mounts;
     let clean = mounts_same && ours_bound.is_empty() && left_nodes.is_empty() && kids.is_empty();

@@ -94,7 +94,7 @@ fuzz_target!(|input: Input| {
     static PRIVATE: Once = Once::new();
     PRIVATE.call_once(|| {
         // Skips (and says so) when not root; then nothing can be mounted anyway.
-        let _ = mountfd::__doc::enter_private_mount_ns();
+        let _ = mountfd_testing::enter_private_mount_ns();
     });
 
     let fstype = match &input.fstype {

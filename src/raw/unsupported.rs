@@ -80,25 +80,6 @@ pub(crate) mod fs {
     }
 }
 
-pub(crate) fn is_root() -> bool {
-    false
-}
-
-pub(crate) fn enter_private_mount_ns(_: &Path) -> Result<()> {
-    unsupported("unshare(CLONE_NEWNS)")
-}
-
-pub(crate) mod seccomp {
-    use super::*;
-
-    pub(crate) fn fail_syscall(_: libc::c_long, _: i32) -> Result<()> {
-        unsupported("seccomp")
-    }
-    pub(crate) fn fail_ioctl(_: u32, _: i32) -> Result<()> {
-        unsupported("seccomp")
-    }
-}
-
 // --- loop devices ---
 
 pub(crate) mod loop_dev {
@@ -121,9 +102,6 @@ pub(crate) mod loop_dev {
     }
     pub(crate) fn detach(_: BorrowedFd<'_>, _: &Path) -> Result<()> {
         unsupported("ioctl(LOOP_CLR_FD)")
-    }
-    pub(crate) fn ctl_remove(_: u32) -> Result<()> {
-        unsupported("ioctl(LOOP_CTL_REMOVE)")
     }
 }
 

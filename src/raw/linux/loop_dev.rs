@@ -78,7 +78,6 @@ pub(crate) const LOOP_SET_DIRECT_IO: u32 = 0x4C08;
 pub(crate) const LOOP_SET_BLOCK_SIZE: u32 = 0x4C09;
 pub(crate) const LOOP_CONFIGURE: u32 = 0x4C0A;
 pub(crate) const LOOP_CTL_GET_FREE: u32 = 0x4C82;
-pub(crate) const LOOP_CTL_REMOVE: u32 = 0x4C81;
 
 pub(crate) const LO_FLAGS_READ_ONLY: u32 = 1;
 pub(crate) const LO_FLAGS_AUTOCLEAR: u32 = 4;
@@ -411,19 +410,6 @@ pub(crate) fn status(dev: BorrowedFd<'_>, path: &Path) -> Result<LoopStatus> {
     })
 }
 
-/// `ioctl(loop-control, LOOP_CTL_REMOVE, n)`: deletes the unbound device
-/// `/dev/loopN`. The kernel refuses (`EBUSY`) while it is bound or open
-/// (`loop_control_remove` in `drivers/block/loop.c`), so this can never pull
-/// a device from under a user; `attach` copes with a device that vanishes
-/// between `LOOP_CTL_GET_FREE` and its `open`.
-pub(crate) fn ctl_remove(n: u32) -> Result<()> {
-    let control = Path::new("/dev/loop-control");
-    let ctl = open_rdwr(control).map_err(|e| Error::os_at("open", control, e))?;
-    ioctl_int(ctl.as_fd(), LOOP_CTL_REMOVE, libc::c_ulong::from(n))
-        .map(drop)
-        .map_err(|e| Error::os_at("ioctl(LOOP_CTL_REMOVE)", &dev_path(n), e))
-}
-
 /// `ioctl(dev, LOOP_CLR_FD)`. While someone else still has the device open
 /// (a mounted filesystem), the kernel only marks it autoclear and unbinds
 /// it on the last close (`loop_clr_fd` in `drivers/block/loop.c`).
@@ -501,7 +487,6 @@ mod tests {
             (LOOP_SET_BLOCK_SIZE, k::LOOP_SET_BLOCK_SIZE),
             (LOOP_CONFIGURE, k::LOOP_CONFIGURE),
             (LOOP_CTL_GET_FREE, k::LOOP_CTL_GET_FREE),
-            (LOOP_CTL_REMOVE, k::LOOP_CTL_REMOVE),
         ];
         for (ours, theirs) in requests {
             assert_eq!(ours, theirs, "request {ours:#x}");

@@ -5,8 +5,6 @@ pub(crate) mod loop_dev;
 mod mount;
 #[allow(dead_code)] // `rdev`, `size`, `fd_path`: for the loop and image paths
 pub(crate) mod path;
-pub(crate) mod seccomp;
-pub(crate) mod testing;
 mod userns;
 
 pub(crate) use mount::*;
@@ -145,37 +143,6 @@ pub(crate) fn check_userns(fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
         Err(errno) => Err(Error::os("ioctl(NS_GET_NSTYPE)", errno)),
     }
 }
-
-/// Whether the effective uid is 0.
-pub(crate) fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// `unshare(CLONE_NEWNS)` for the calling thread, then `/` made recursively
-/// private and a tmpfs mounted on `scratch`, so that nothing done afterwards
-/// on this thread reaches the caller's mount namespace or disk.
-pub(crate) fn enter_private_mount_ns(scratch: &Path) -> Result<()> {
-    use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
-    // SAFETY: CLONE_NEWNS only gives this thread its own fs_struct and mount
-    // namespace; no memory is shared or unshared.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        return Err(Error::os("unshare(CLONE_NEWNS)", last_errno()));
-    }
-    mount_change(
-        "/",
-        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
-    )
-    .map_err(|e| os_err("mount(MS_REC | MS_PRIVATE)", Some(Path::new("/")), e))?;
-    mount(
-        "tmpfs",
-        scratch,
-        "tmpfs",
-        MountFlags::NODEV | MountFlags::NOSUID,
-        Some(c"mode=1777"),
-    )
-    .map_err(|e| os_err("mount(tmpfs)", Some(scratch), e))
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

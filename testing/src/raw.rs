@@ -1,17 +1,28 @@
 //! Raw calls with hand-made arguments, for the peer scenarios and fault
 //! injection in `tests/`: sizes and tails of `struct mount_attr` that the
 //! typed API never produces, and a child process started in a user namespace
-//! of its own. Reached through `mountfd::__doc`, never part of the API.
+//! of its own.
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use crate::raw::abi;
+use mountfd::raw as abi;
+
+/// The errno of the last failed call on this thread.
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
 
 /// `mount_setattr(dirfd, path, flags, buf, buf.len())`, the attribute struct
 /// given as raw bytes (the kernel selftest `mount_setattr`'s
 /// `extensibility`: sizes other than `MOUNT_ATTR_SIZE_VER0`, non-zero tails).
-pub(crate) fn mount_setattr_bytes(
+///
+/// # Errors
+///
+/// The errno of the call.
+pub fn mount_setattr_bytes(
     dirfd: BorrowedFd<'_>,
     path: &CStr,
     flags: u32,
@@ -30,7 +41,7 @@ pub(crate) fn mount_setattr_bytes(
         )
     };
     if ret < 0 {
-        Err(super::last_errno())
+        Err(last_errno())
     } else {
         Ok(())
     }
@@ -38,7 +49,11 @@ pub(crate) fn mount_setattr_bytes(
 
 /// `open_tree_attr(dirfd, path, flags | OPEN_TREE_CLOEXEC, buf, buf.len())`,
 /// the attribute struct given as raw bytes.
-pub(crate) fn open_tree_attr_bytes(
+///
+/// # Errors
+///
+/// The errno of the call.
+pub fn open_tree_attr_bytes(
     dirfd: BorrowedFd<'_>,
     path: &CStr,
     flags: u32,
@@ -56,7 +71,7 @@ pub(crate) fn open_tree_attr_bytes(
         )
     };
     if ret < 0 {
-        return Err(super::last_errno());
+        return Err(last_errno());
     }
     // SAFETY: the call returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
@@ -87,7 +102,7 @@ fn write_once(path: &CStr, text: &[u8]) -> std::io::Result<()> {
 /// the kernel selftests' `create_and_enter_userns()` do): between `fork` and
 /// `exec`, the child unshares `CLONE_NEWUSER`, denies `setgroups` and writes
 /// `0 EUID 1` and `0 EGID 1` as its own maps.
-pub(crate) fn command_in_new_user_ns(cmd: &mut std::process::Command) {
+pub fn command_in_new_user_ns(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     let uid_map = format!("0 {} 1\n", rustix::process::geteuid().as_raw()).into_bytes();
     let gid_map = format!("0 {} 1\n", rustix::process::getegid().as_raw()).into_bytes();

@@ -3,22 +3,14 @@
 //! devices backed by files of this process.
 //!
 //! Fds and children belong to the whole process, and the tests of one binary
-//! run in parallel: a binary that compares them takes [`serial`] in every
-//! test, so that no other test opens or closes anything meanwhile.
-#![allow(dead_code)]
+//! run in parallel: a test that compares them holds [`crate::exclusive`], so
+//! that no other test opens or closes anything meanwhile.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Runs the tests of a binary one at a time (a failed test does not poison
-/// the others).
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Open fds of this process, with what each refers to.
+#[must_use]
 pub fn fds() -> BTreeMap<u32, String> {
     let mut out = BTreeMap::new();
     // The listing's own fd shows as this directory: leave it out.
@@ -38,11 +30,12 @@ pub fn fds() -> BTreeMap<u32, String> {
     out
 }
 
-pub use super::common::children;
+pub use crate::children;
 
 /// Loop devices (`loopN` names) whose backing file path contains `needle`.
+#[must_use]
 pub fn loop_devices_backed_by(needle: &str) -> Vec<String> {
-    super::common::bound_loop_devices()
+    crate::bound_loop_devices()
         .into_iter()
         .filter(|(_, file)| file.contains(needle))
         .map(|(n, _)| format!("loop{n}"))
@@ -50,7 +43,8 @@ pub fn loop_devices_backed_by(needle: &str) -> Vec<String> {
 }
 
 /// The tag every scratch path of this process carries (see
-/// `mountfd::__doc::scratch_dir`), for [`loop_devices_backed_by`].
+/// [`crate::scratch_dir`]), for [`loop_devices_backed_by`].
+#[must_use]
 pub fn scratch_tag() -> String {
     format!("-{}", std::process::id())
 }
@@ -58,14 +52,19 @@ pub fn scratch_tag() -> String {
 /// Everything a test must leave as it found it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Open fds and their targets ([`fds`]).
     pub fds: BTreeMap<u32, String>,
+    /// Child processes, zombies included ([`children`]).
     pub children: Vec<u32>,
+    /// The calling thread's mount table.
     pub mounts: String,
+    /// Loop devices backed by a scratch file of this process.
     pub loops: Vec<String>,
 }
 
 impl Snapshot {
     /// Takes one, as the calling thread sees the mount table.
+    #[must_use]
     pub fn take() -> Snapshot {
         Snapshot {
             fds: fds(),
@@ -78,6 +77,10 @@ impl Snapshot {
     /// Asserts that a new snapshot equals this one, waiting up to `settle`
     /// for what the kernel releases asynchronously (autoclear loop devices,
     /// the mounts of a dead namespace).
+    ///
+    /// # Panics
+    ///
+    /// With the first difference, once `settle` has passed.
     pub fn assert_unchanged(&self, what: &str, settle: Duration) {
         let deadline = Instant::now() + settle;
         loop {

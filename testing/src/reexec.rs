@@ -7,7 +7,6 @@
 //! [`CHILD_ENV`] naming the child half; the child half is an `#[ignore]`d
 //! test that does nothing unless that variable names it, so it stays inert
 //! in an ordinary run, even with `--include-ignored`.
-#![allow(dead_code)]
 
 use std::process::{Command, Output};
 
@@ -15,6 +14,7 @@ use std::process::{Command, Output};
 pub const CHILD_ENV: &str = "MOUNTFD_TEST_CHILD";
 
 /// Whether this process is the child run of the test `name`.
+#[must_use]
 pub fn is_child(name: &str) -> bool {
     std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
 }
@@ -22,6 +22,10 @@ pub fn is_child(name: &str) -> bool {
 /// Runs the ignored test `name` of this binary in a child process, after
 /// `setup` has adjusted the command, and returns its output once it checked
 /// that the child ran exactly that test and passed.
+///
+/// # Panics
+///
+/// If the child cannot be started, or did not run and pass exactly `name`.
 pub fn run_child(name: &str, setup: impl FnOnce(&mut Command)) -> Output {
     let exe = std::env::current_exe().expect("the test binary");
     let mut cmd = Command::new(exe);

@@ -10,7 +10,6 @@
 //! parallel, each with its own tmpfs on `/tmp`, so `/tmp/mountfd-test-PID/x`
 //! can exist in several of them at once, and a backing-file path shown in
 //! `/sys/block/loop*/loop/backing_file` must be unique to mean anything.
-#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,7 +27,7 @@ pub fn have(tool: &str) -> bool {
     if found {
         return true;
     }
-    if std::env::var_os("MOUNTFD_REQUIRE_PRIVILEGED").is_some_and(|v| v != "0") {
+    if crate::privileged_required() {
         panic!("{tool} is missing (install squashfs-tools, erofs-utils and e2fsprogs)");
     }
     eprintln!("SKIPPED: {tool} is not installed");
@@ -103,7 +102,7 @@ pub fn ext4(dir: &Path, name: &str) -> Option<PathBuf> {
 /// `/sys/block/loopN/loop/backing_file` shows it).
 pub fn devices_backed_by(backing: &Path) -> Vec<String> {
     let want = backing.to_string_lossy();
-    super::common::bound_loop_devices()
+    crate::bound_loop_devices()
         .into_iter()
         .filter(|(_, file)| *file == want)
         .map(|(n, _)| format!("loop{n}"))

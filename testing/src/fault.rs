@@ -1,0 +1,381 @@
+//! Fault injection: a seccomp filter on the calling thread that makes one
+//! system call, or one ioctl request, fail with a chosen errno, or kills
+//! whoever makes one call.
+//!
+//! A filter installed without `SECCOMP_FILTER_FLAG_TSYNC` binds only the
+//! thread that installs it (`seccomp(2)`), so a test can make its own thread
+//! look like an old kernel (`ENOSYS` for `open_tree_attr`, `EINVAL` for
+//! `LOOP_CONFIGURE`) while the rest of the process is unaffected. Filters
+//! cannot be removed: run the faulty part on a thread of its own.
+//!
+//! Every function here is `unsafe`: the standard library and libc assume
+//! that some calls cannot fail (`munmap`, `close`, `futex`, `mmap` for
+//! `malloc`...), so a filter on the wrong call makes safe code misbehave
+//! (a failing `mmap` makes `malloc` return null, and code that cannot cope
+//! crashes). Bad numbers are refused before anything is installed
+//! ([`FaultError`]).
+//!
+//! Safe code cannot install one (the call below does not compile):
+//!
+//! ```compile_fail,E0133
+//! #![forbid(unsafe_code)]
+//! mountfd_testing::fault::fail_syscall(libc::SYS_mmap, libc::ENOMEM).unwrap();
+//! ```
+//!
+//! <https://man7.org/linux/man-pages/man2/seccomp.2.html>
+
+use std::fmt;
+
+/// Why a filter was not installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultError {
+    /// The errno is outside `1..=4095` (`MAX_ERRNO`): the kernel would turn
+    /// it into something else, or into a successful return.
+    BadErrno(i32),
+    /// The system call number does not fit the filter's 32-bit `nr`, or is
+    /// negative.
+    BadSyscall(libc::c_long),
+    /// No audit architecture is known for this target: without one the
+    /// filter could match a call of another ABI with the same number.
+    UnsupportedArch,
+    /// `prctl` failed.
+    Os {
+        /// The call.
+        op: &'static str,
+        /// Its errno.
+        errno: i32,
+    },
+}
+
+impl fmt::Display for FaultError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadErrno(e) => write!(f, "errno {e} is outside 1..=4095"),
+            Self::BadSyscall(nr) => write!(f, "system call number {nr} does not fit a filter"),
+            Self::UnsupportedArch => f.write_str("no seccomp audit architecture for this target"),
+            Self::Os { op, errno } => {
+                write!(f, "{op}: {}", std::io::Error::from_raw_os_error(*errno))
+            }
+        }
+    }
+}
+
+impl std::error::Error for FaultError {}
+
+// Classic BPF opcodes (`<linux/filter.h>`).
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
+const BPF_JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
+const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
+
+// `<linux/seccomp.h>`.
+const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+const SECCOMP_RET_KILL_THREAD: u32 = 0x0000_0000;
+const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+
+/// The largest errno the kernel passes back as one (`MAX_ERRNO` in
+/// `include/linux/err.h`); `SECCOMP_RET_ERRNO` caps larger data to it.
+const MAX_ERRNO: i32 = 4095;
+
+// Offsets in `struct seccomp_data`: int nr, u32 arch, u64
+// instruction_pointer, u64 args[6]. Every argument is a u64, on 32-bit
+// targets too (i386, arm: the value is its low half), so the ioctl request
+// is the low word of args[1] everywhere.
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+#[cfg(target_endian = "little")]
+const OFF_ARG1_LOW: u32 = 16 + 8;
+#[cfg(target_endian = "big")]
+const OFF_ARG1_LOW: u32 = 16 + 8 + 4;
+
+// `AUDIT_ARCH_*` of every Linux target the crate supports
+// (`<linux/audit.h>`: the ELF machine, | 0x8000_0000 for 64-bit, | 0x4000_0000
+// for little-endian; each checked against `linux-raw-sys` below).
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+const AUDIT_ARCH_RISCV64: u32 = 0xc000_00f3;
+const AUDIT_ARCH_PPC64LE: u32 = 0xc000_0015;
+const AUDIT_ARCH_PPC64: u32 = 0x8000_0015;
+const AUDIT_ARCH_S390X: u32 = 0x8000_0016;
+const AUDIT_ARCH_LOONGARCH64: u32 = 0xc000_0102;
+
+/// The audit architecture of this target: the filter matches calls of this
+/// ABI only (the same number means another call in another ABI).
+const AUDIT_ARCH: Option<u32> = if cfg!(target_arch = "x86_64") {
+    Some(AUDIT_ARCH_X86_64)
+} else if cfg!(target_arch = "x86") {
+    Some(AUDIT_ARCH_I386)
+} else if cfg!(target_arch = "aarch64") {
+    Some(AUDIT_ARCH_AARCH64)
+} else if cfg!(target_arch = "arm") {
+    Some(AUDIT_ARCH_ARM)
+} else if cfg!(target_arch = "riscv64") {
+    Some(AUDIT_ARCH_RISCV64)
+} else if cfg!(all(target_arch = "powerpc64", target_endian = "little")) {
+    Some(AUDIT_ARCH_PPC64LE)
+} else if cfg!(all(target_arch = "powerpc64", target_endian = "big")) {
+    Some(AUDIT_ARCH_PPC64)
+} else if cfg!(target_arch = "s390x") {
+    Some(AUDIT_ARCH_S390X)
+} else if cfg!(target_arch = "loongarch64") {
+    Some(AUDIT_ARCH_LOONGARCH64)
+} else {
+    None
+};
+
+fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter {
+        code: BPF_JEQ_K,
+        jt,
+        jf,
+        k,
+    }
+}
+
+fn arch() -> Result<u32, FaultError> {
+    AUDIT_ARCH.ok_or(FaultError::UnsupportedArch)
+}
+
+/// The filter's `nr`: a non-negative `int`.
+fn syscall_nr(nr: libc::c_long) -> Result<u32, FaultError> {
+    match i32::try_from(nr) {
+        Ok(n) if n >= 0 => Ok(n as u32),
+        _ => Err(FaultError::BadSyscall(nr)),
+    }
+}
+
+fn ret_errno(errno: i32) -> Result<u32, FaultError> {
+    if (1..=MAX_ERRNO).contains(&errno) {
+        Ok(SECCOMP_RET_ERRNO | errno as u32)
+    } else {
+        Err(FaultError::BadErrno(errno))
+    }
+}
+
+/// Installs `prog` on the calling thread.
+///
+/// # Safety
+///
+/// As for the public functions: the caller accepts what `prog` does to the
+/// thread and its future children.
+unsafe fn install(prog: &[libc::sock_filter]) -> Result<(), FaultError> {
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(prog.len()).expect("a short filter"),
+        filter: prog.as_ptr().cast_mut(),
+    };
+    if !crate::is_root() {
+        // Without CAP_SYS_ADMIN the kernel takes a filter only from a thread
+        // that can gain no privileges (`seccomp_prepare_filter`).
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
+        }
+    }
+    // SAFETY: `fprog` points to `prog`, which the kernel copies during the
+    // call; what the filter then does is the caller's contract.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if rc != 0 {
+        return Err(last_os("prctl(PR_SET_SECCOMP)"));
+    }
+    Ok(())
+}
+
+fn last_os(op: &'static str) -> FaultError {
+    FaultError::Os {
+        op,
+        errno: std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    }
+}
+
+/// Makes system call `nr` fail with `errno` on the calling thread, for the
+/// rest of its life (and in every process it creates from now on).
+///
+/// # Errors
+///
+/// [`FaultError::BadErrno`] for an errno outside `1..=4095`,
+/// [`FaultError::BadSyscall`] for a number that does not fit, both before
+/// anything is installed; [`FaultError::UnsupportedArch`]; the failed
+/// `prctl`.
+///
+/// # Safety
+///
+/// The calling thread, and any process it forks afterwards, must cope with
+/// every later `nr` failing with `errno`, including the calls the standard
+/// library and libc make on its behalf and assume cannot fail (`mmap` under
+/// `malloc`, `munmap`, `futex`, `close`...). Fail only calls that the code
+/// run on this thread afterwards handles as errors (`open_tree_attr` for
+/// `mountfd`, say), and run that code on a thread of its own.
+pub unsafe fn fail_syscall(nr: libc::c_long, errno: i32) -> Result<(), FaultError> {
+    let nr = syscall_nr(nr)?;
+    let ret = ret_errno(errno)?;
+    let prog = [
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jeq(arch()?, 0, 3),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+        jeq(nr, 0, 1),
+        stmt(BPF_RET_K, ret),
+        stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
+    ];
+    // SAFETY: the caller's contract.
+    unsafe { install(&prog) }
+}
+
+/// Makes `ioctl(_, request, ..)` fail with `errno` on the calling thread,
+/// for the rest of its life (and in every process it creates from now on).
+/// Only the low 32 bits of the request are compared: the kernel's `cmd` is
+/// an `unsigned int`.
+///
+/// # Errors
+///
+/// [`FaultError::BadErrno`] for an errno outside `1..=4095`, before
+/// anything is installed; [`FaultError::UnsupportedArch`]; the failed
+/// `prctl`.
+///
+/// # Safety
+///
+/// The calling thread, and any process it forks afterwards, must cope with
+/// every later `ioctl` of that request failing with `errno`, including
+/// those the standard library and libc make on its behalf (`TCGETS` from
+/// `isatty`, say).
+pub unsafe fn fail_ioctl(request: u32, errno: i32) -> Result<(), FaultError> {
+    let ret = ret_errno(errno)?;
+    let ioctl = syscall_nr(libc::SYS_ioctl)?;
+    let prog = [
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jeq(arch()?, 0, 5),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+        jeq(ioctl, 0, 3),
+        stmt(BPF_LD_W_ABS, OFF_ARG1_LOW),
+        jeq(request, 0, 1),
+        stmt(BPF_RET_K, ret),
+        stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
+    ];
+    // SAFETY: the caller's contract.
+    unsafe { install(&prog) }
+}
+
+/// Kills the calling thread, and any process it creates from now on
+/// (filters are inherited: the child that owns a new user namespace, say),
+/// the moment it makes system call `nr` (`SECCOMP_RET_KILL_THREAD`).
+///
+/// # Errors
+///
+/// [`FaultError::BadSyscall`] for a number that does not fit, before
+/// anything is installed; [`FaultError::UnsupportedArch`]; the failed
+/// `prctl`.
+///
+/// # Safety
+///
+/// A killed thread does not unwind: its locks stay held, its stack vanishes
+/// under whatever borrows it, and a thread joining it waits for ever. The
+/// calling thread itself must never make call `nr` afterwards, only the
+/// processes it creates, which must be expendable.
+pub unsafe fn kill_on_syscall(nr: libc::c_long) -> Result<(), FaultError> {
+    let nr = syscall_nr(nr)?;
+    let prog = [
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jeq(arch()?, 0, 3),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+        jeq(nr, 0, 1),
+        stmt(BPF_RET_K, SECCOMP_RET_KILL_THREAD),
+        stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
+    ];
+    // SAFETY: the caller's contract.
+    unsafe { install(&prog) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `f` on a thread of its own, as a filter must be.
+    fn on_own_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+        std::thread::scope(|s| s.spawn(f).join().unwrap())
+    }
+
+    #[test]
+    fn errnos_outside_1_to_4095_are_refused_before_anything_is_installed() {
+        for errno in [0, -1, 4096, 0x1_0000, i32::MIN, i32::MAX] {
+            on_own_thread(|| {
+                // SAFETY: refused before a filter exists; if one were
+                // installed anyway, getppid failing harms no one.
+                let r = unsafe { fail_syscall(libc::SYS_getppid, errno) };
+                assert_eq!(r, Err(FaultError::BadErrno(errno)));
+                // SAFETY: as above; no code here issues this request.
+                let r = unsafe { fail_ioctl(0x4C81, errno) };
+                assert_eq!(r, Err(FaultError::BadErrno(errno)));
+                // Nothing was installed: the call still works.
+                assert!(rustix::process::getppid().is_some());
+            });
+        }
+    }
+
+    #[test]
+    fn syscall_numbers_that_do_not_fit_are_refused() {
+        let too_big = [-1, libc::c_long::from(i32::MIN)]
+            .into_iter()
+            .chain(libc::c_long::try_from(i64::from(i32::MAX) + 1).ok());
+        for nr in too_big {
+            on_own_thread(|| {
+                // SAFETY: refused before a filter exists.
+                let r = unsafe { fail_syscall(nr, libc::EPERM) };
+                assert_eq!(r, Err(FaultError::BadSyscall(nr)));
+                // SAFETY: refused before a filter exists.
+                let r = unsafe { kill_on_syscall(nr) };
+                assert_eq!(r, Err(FaultError::BadSyscall(nr)));
+            });
+        }
+    }
+
+    #[test]
+    fn a_failed_syscall_fails_on_its_thread_only() {
+        if AUDIT_ARCH.is_none() {
+            return;
+        }
+        on_own_thread(|| {
+            // SAFETY: nothing run on this thread afterwards needs
+            // getppid, and the test code handles its failure.
+            unsafe { fail_syscall(libc::SYS_getppid, 4095) }.unwrap();
+            // SAFETY: getppid takes no arguments.
+            let r = unsafe { libc::syscall(libc::SYS_getppid) };
+            assert_eq!(r, -1);
+            assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(4095));
+        });
+        // SAFETY: as above.
+        assert!(unsafe { libc::syscall(libc::SYS_getppid) } > 0);
+    }
+
+    #[test]
+    fn audit_archs_are_the_kernels() {
+        // `<linux/audit.h>` (in `linux-raw-sys`'s ptrace module) defines every
+        // architecture's value on every architecture.
+        use linux_raw_sys::ptrace as k;
+        assert_eq!(AUDIT_ARCH_X86_64, k::AUDIT_ARCH_X86_64);
+        assert_eq!(AUDIT_ARCH_I386, k::AUDIT_ARCH_I386);
+        assert_eq!(AUDIT_ARCH_AARCH64, k::AUDIT_ARCH_AARCH64);
+        assert_eq!(AUDIT_ARCH_ARM, k::AUDIT_ARCH_ARM);
+        assert_eq!(AUDIT_ARCH_RISCV64, k::AUDIT_ARCH_RISCV64);
+        assert_eq!(AUDIT_ARCH_PPC64LE, k::AUDIT_ARCH_PPC64LE);
+        assert_eq!(AUDIT_ARCH_PPC64, k::AUDIT_ARCH_PPC64);
+        assert_eq!(AUDIT_ARCH_S390X, k::AUDIT_ARCH_S390X);
+        assert_eq!(AUDIT_ARCH_LOONGARCH64, k::AUDIT_ARCH_LOONGARCH64);
+    }
+}
