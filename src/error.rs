@@ -83,6 +83,28 @@ pub enum Error {
         actual: u64,
     },
 
+    /// The image is already bound to a loop device that a new mount of it
+    /// cannot share: the device covers a different but overlapping range of
+    /// the image (a second device there would put a second superblock on the
+    /// same blocks), or it is read-only and read-write was asked for.
+    ///
+    /// From [`mount_image`](crate::mount_image), which reuses a device bound
+    /// to exactly the range asked for, as `mount -o loop` does.
+    #[error("{}", LoopInUseDisplay { device, image, offset: *offset, size_limit: *size_limit, errno: *errno })]
+    LoopInUse {
+        /// The loop device node already bound to the image.
+        device: PathBuf,
+        /// The image, as the caller named it.
+        image: PathBuf,
+        /// Where that device starts in the image, in bytes.
+        offset: u64,
+        /// That device's size limit in bytes; 0 for up to the end.
+        size_limit: u64,
+        /// `EBUSY` for an overlapping range, `EROFS` for a read-only device
+        /// where read-write was asked for.
+        errno: i32,
+    },
+
     /// The operation does not exist on this platform (anything but Linux).
     #[error("{op} is not supported on this platform")]
     Unsupported {
@@ -112,13 +134,44 @@ impl fmt::Display for OsDisplay<'_> {
     }
 }
 
+struct LoopInUseDisplay<'a> {
+    device: &'a Path,
+    image: &'a Path,
+    offset: u64,
+    size_limit: u64,
+    errno: i32,
+}
+
+impl fmt::Display for LoopInUseDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} is already bound to {} (offset {}, size limit {}), ",
+            self.image.display(),
+            self.device.display(),
+            self.offset,
+            self.size_limit
+        )?;
+        if self.errno == libc::EROFS {
+            f.write_str("read-only, which cannot back a read-write mount")
+        } else {
+            f.write_str(
+                "a range overlapping the one asked for: a second device there would \
+                 put a second superblock on the same blocks",
+            )
+        }
+    }
+}
+
 impl Error {
     /// The errno of a failed system call, or `None` for errors caught before
     /// any call.
     #[must_use]
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Os { errno, .. } | Error::RemapUnsupported { errno, .. } => Some(*errno),
+            Error::Os { errno, .. }
+            | Error::RemapUnsupported { errno, .. }
+            | Error::LoopInUse { errno, .. } => Some(*errno),
             Error::Unsupported { .. } => Some(libc::ENOSYS),
             _ => None,
         }
@@ -145,7 +198,7 @@ impl Error {
         match self {
             Error::Os { path, .. } => path.as_deref(),
             Error::RemapUnsupported { path, .. } => Some(path),
-            Error::LoopMismatch { device, .. } => Some(device),
+            Error::LoopMismatch { device, .. } | Error::LoopInUse { device, .. } => Some(device),
             _ => None,
         }
     }

@@ -1,10 +1,12 @@
 //! [`mount_image`]: a filesystem image (a file or a block device) mounted as
 //! a detached mount, without `mount(8)`.
 
-use std::os::unix::fs::FileTypeExt;
+use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::r#loop::open_backing;
+use crate::r#loop::{backing_size, find_reusable, open_resolved, resolve_backing};
+use crate::raw;
+use crate::raw::path::{fd_path, Kind};
 use crate::{DetachedMount, Error, FsContext, LoopDevice, LoopOptions, MountAttr, Result};
 
 /// Filesystems that can only be mounted read-only. Their images get a
@@ -15,6 +17,10 @@ const READ_ONLY_FILESYSTEMS: &[&str] = &["squashfs", "erofs", "iso9660", "cramfs
 /// Mounts the filesystem image `image` (a regular file or a block device) of
 /// type `fstype`, as a detached mount with `attr` applied.
 ///
+/// `image` is looked up once, to an `O_PATH` fd, and its kind checked on
+/// that fd before anything is opened; from then on that fd is used, so a
+/// path swapped meanwhile changes nothing.
+///
 /// - A **regular file** is given a loop device with autoclear set. The
 ///   loop device is closed before this returns, so it lives exactly as long
 ///   as the filesystem: when the last mount of it is unmounted, the device
@@ -23,11 +29,30 @@ const READ_ONLY_FILESYSTEMS: &[&str] = &["squashfs", "erofs", "iso9660", "cramfs
 ///   its own, so not tmpfs), the file is tried first and no loop device is
 ///   used when that works.
 /// - A **block device** is mounted directly.
+/// - An image **already bound** to a loop device is mounted from that
+///   device, as `mount -o loop` does, when the device covers the same range
+///   (the same offset and end): the kernel then returns the filesystem
+///   already mounted from it, so two mounts of one image share one
+///   superblock instead of writing the same blocks from two (which corrupts
+///   ext4, whose journal each would replay). The look for such a device and
+///   the binding of a new one hold `flock` on `/dev/loop-control` (as
+///   systemd does), so concurrent callers, in threads or processes, end on
+///   one device. A reused device keeps the settings it was bound with
+///   (autoclear among them: one bound without it by someone else outlives
+///   the mounts). [`LoopDevice::attach`] does not reuse; it binds a new
+///   device every time, as `losetup` does.
 /// - **Read-only** in `attr` makes the loop device read-only
 ///   (`LO_FLAGS_READ_ONLY`, with the backing file opened read-only), the
 ///   superblock read-only (the `ro` flag) and the mount read-only.
 ///   Filesystems that are read-only by nature (squashfs, erofs, iso9660,
 ///   cramfs, romfs) always get a read-only device and superblock.
+///
+/// The kernel looks the `source` of a filesystem up by itself, by name. For
+/// a loop device that name is `/dev/loopN`, which is what the mount table
+/// shows; for a block device or an erofs file mounted directly it is the
+/// magic link `/proc/thread-self/fd/N` of the fd checked above, so that the
+/// kernel opens exactly that file, and the mount table shows that link as
+/// the mount's source. Both need `/proc` mounted.
 ///
 /// The result composes with id maps like any detached mount: give `attr` an
 /// [`idmap`](MountAttr::idmap), call [`DetachedMount::set_attr`] on it, or
@@ -39,11 +64,22 @@ const READ_ONLY_FILESYSTEMS: &[&str] = &["squashfs", "erofs", "iso9660", "cramfs
 ///
 /// # Errors
 ///
-/// Bad input is reported before any loop device is attached:
-/// [`Error::InvalidInput`] for an unknown `fstype` (one the kernel lists
-/// nowhere in `/proc/filesystems`), an image that is a directory or neither
-/// a file nor a block device; [`Error::Os`] with `ENOENT` for a missing
-/// image. A filesystem that refuses the image gives [`Error::Os`] with the
+/// Bad input is reported before any loop device is attached, and before the
+/// image is opened: [`Error::InvalidInput`] for an unknown `fstype` (one the
+/// kernel lists nowhere in `/proc/filesystems`), a type that takes no device
+/// (`nodev` there: tmpfs, proc, overlay, ...), an image that is neither a
+/// regular file nor a block device (a directory, a FIFO, a character
+/// device, a socket); [`Error::Os`] with `ENOENT` for a missing image.
+///
+/// [`Error::LoopInUse`], naming the device, when the image is already bound
+/// to a loop device over a different but overlapping range (`EBUSY`), or to
+/// a read-only one over the same range while read-write is asked
+/// (`EROFS`). [`Error::Os`] with `EBUSY`, naming the device, when a
+/// filesystem is already mounted from that device read-write and read-only
+/// is asked, or the other way round: the kernel cannot change a shared
+/// superblock's read-only state ("Can't mount, would change RO state").
+///
+/// A filesystem that refuses the image gives [`Error::Os`] with the
 /// kernel's message ([`Error::kernel_message`]), and the loop device is
 /// released again.
 ///
@@ -83,7 +119,9 @@ pub fn mount_image(
 /// `opts.autoclear` is ignored (the device always lives exactly as long as
 /// the filesystem), and `opts.read_only` adds to read-only in `attr`. An
 /// offset or size limit on a block device puts a loop device over it; on
-/// a regular file it rules out erofs's direct file mount.
+/// a regular file it rules out erofs's direct file mount. A device reused
+/// for the same range keeps the direct I/O and block size it was bound
+/// with.
 ///
 /// # Errors
 ///
@@ -123,25 +161,30 @@ pub fn mount_image_with(
     let image = image.as_ref();
     opts.validate()?;
     let read_only = attr.is_readonly() || opts.read_only || READ_ONLY_FILESYSTEMS.contains(&fstype);
-    // fsopen first: an unknown type fails here, before anything is attached.
+    let listed = needs_device(fstype)?;
+    // fsopen first: an unknown type fails here, before anything is attached,
+    // and a type that is a module not loaded yet is loaded (and listed) now.
     let mut fs = open_context(fstype)?;
-    let (file, meta) = open_backing(image, read_only)?;
-    let kind = meta.file_type();
+    if listed.is_none() {
+        needs_device(fstype)?;
+    }
+    // The image is looked up once; its kind is checked on that O_PATH fd,
+    // and that fd is what is used from here on.
+    let r = resolve_backing(image)?;
     let whole = opts.offset == 0 && opts.size_limit == 0;
 
-    if kind.is_block_device() && whole {
-        drop(file);
-        return mount_source(fs, utf8(image)?, read_only, attr);
+    // fsconfig's source is a string the kernel looks up itself; the magic
+    // link of our fd makes it find exactly the inode checked above.
+    if r.kind == Kind::BlockDevice && whole {
+        return mount_source(fs, &fd_path(r.fd.as_fd()), read_only, attr);
     }
-    if kind.is_file() && whole && fstype == "erofs" {
-        if let Some(source) = image.to_str() {
-            // Linux 6.12+ with CONFIG_EROFS_FS_BACKED_BY_FILE mounts the file
-            // itself; without it, erofs reports ENOTBLK for a non-block
-            // source (`erofs_fc_get_tree` in fs/erofs/super.c).
-            match mount_source(fs, source, read_only, attr) {
-                Err(e) if e.errno() == Some(libc::ENOTBLK) => fs = open_context(fstype)?,
-                r => return r,
-            }
+    if r.kind == Kind::File && whole && fstype == "erofs" {
+        // Linux 6.12+ with CONFIG_EROFS_FS_BACKED_BY_FILE mounts the file
+        // itself; without it, erofs reports ENOTBLK for a non-block
+        // source (`erofs_fc_get_tree` in fs/erofs/super.c).
+        match mount_source(fs, &fd_path(r.fd.as_fd()), read_only, attr) {
+            Err(e) if e.errno() == Some(libc::ENOTBLK) => fs = open_context(fstype)?,
+            r => return r,
         }
     }
 
@@ -150,15 +193,89 @@ pub fn mount_image_with(
         autoclear: true,
         ..*opts
     };
-    let dev = LoopDevice::attach_file(&file, &meta, Some(image), &loop_opts)?;
+    let file = open_resolved(&r, read_only, image)?;
+    let size = backing_size(&file, r.kind, r.size, Some(image))?;
+    loop_opts.check_fits(size, Some(image))?;
+    // Look for a device already bound to this file and bind a new one only
+    // if there is none, with the lock that systemd also takes held from the
+    // look to the binding: two callers mounting one image at once end on
+    // one device, and so on one superblock.
+    let ctl = raw::loop_dev::open_control()?;
+    raw::loop_dev::lock_control(ctl.as_fd())?;
+    let (dev, reused) = match find_reusable(&r, size, &loop_opts, image)? {
+        Some(dev) => (dev, true),
+        None => (
+            LoopDevice::attach_file(
+                Some(ctl.as_fd()),
+                &file,
+                r.kind,
+                r.size,
+                Some(image),
+                &loop_opts,
+            )?,
+            false,
+        ),
+    };
+    // Unlocked: the device is bound, and a caller that looks now finds it.
+    drop(ctl);
     drop(file);
-    let source = utf8(dev.path())?;
-    let mnt = mount_source(fs, source, read_only, attr);
+    let source = dev.path().to_string_lossy().into_owned();
+    let mnt = mount_source(fs, &source, read_only, attr).map_err(|e| match e {
+        // get_tree_bdev found a superblock on the reused device, mounted
+        // read-write where read-only was asked or the other way round, and
+        // will not change that (fs/super.c; the kernel's message says
+        // "Can't mount, would change RO state"): name the device.
+        Error::Os {
+            op,
+            errno: libc::EBUSY,
+            kernel_message,
+            ..
+        } if reused => Error::Os {
+            op,
+            path: Some(dev.path().to_owned()),
+            errno: libc::EBUSY,
+            kernel_message,
+        },
+        e => e,
+    });
     // The superblock holds the device open now (or the mount failed); with
     // autoclear, closing our fd leaves the device's lifetime to the
     // filesystem alone.
     drop(dev);
     mnt
+}
+
+/// Whether `/proc/filesystems` lists `fstype` as a filesystem on a device
+/// (`Some(true)`), or not at all (`None`). One marked `nodev` (tmpfs,
+/// proc, overlay, ...) would ignore the image, and the mount would merely
+/// show a loop device as its source: refused as bad input.
+fn needs_device(fstype: &str) -> Result<Option<bool>> {
+    let list = Path::new("/proc/filesystems");
+    let text = std::fs::read_to_string(list).map_err(|e| Error::Os {
+        op: "read",
+        path: Some(list.to_owned()),
+        errno: e.raw_os_error().unwrap_or(libc::EIO),
+        kernel_message: None,
+    })?;
+    // Each line is "nodev\tNAME" or "\tNAME".
+    for line in text.lines() {
+        let Some((flags, name)) = line.split_once('\t') else {
+            continue;
+        };
+        if name == fstype {
+            if flags == "nodev" {
+                return Err(Error::invalid(
+                    "fstype",
+                    format!(
+                        "{fstype} takes no device (\"nodev\" in /proc/filesystems), \
+                         so it cannot mount an image; use FsContext for it"
+                    ),
+                ));
+            }
+            return Ok(Some(true));
+        }
+    }
+    Ok(None)
 }
 
 fn open_context(fstype: &str) -> Result<FsContext> {
@@ -182,16 +299,4 @@ fn mount_source(
         fs.set_flag("ro")?;
     }
     fs.mount(attr)
-}
-
-fn utf8(path: &Path) -> Result<&str> {
-    path.to_str().ok_or_else(|| {
-        Error::invalid(
-            "image",
-            format!(
-                "{} is not UTF-8, which fsconfig's source needs",
-                path.display()
-            ),
-        )
-    })
 }

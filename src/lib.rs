@@ -15,7 +15,9 @@
 //!   reporting the kernel's own messages on failure;
 //! - [`mount_image`] mounts a squashfs, erofs or ext4 image file, through an
 //!   autoclear [`LoopDevice`] that lives exactly as long as the mount (erofs
-//!   takes the file directly where the kernel can);
+//!   takes the file directly where the kernel can), reusing the device
+//!   already bound to the image, as `mount -o loop` does, so that one image
+//!   never has two superblocks;
 //! - [`Overlay`] stacks lower layers (id-mapped ones too) under an optional
 //!   upper layer;
 //! - [`UserNsCache`] shares one namespace between equal maps, for callers

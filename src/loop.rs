@@ -7,6 +7,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use crate::raw;
+use crate::raw::path::{Follow, Kind, Resolved};
 use crate::{Error, Result};
 
 /// How a [`LoopDevice`] presents its backing file.
@@ -134,6 +135,43 @@ pub struct LoopStatus {
     pub backing_device: u64,
     /// The inode number of the backing file.
     pub backing_inode: u64,
+    /// The device number (`st_rdev`) of the backing file when it is a block
+    /// device; 0 for a regular file.
+    pub backing_rdev: u64,
+}
+
+impl LoopStatus {
+    /// The device node, `/dev/loopN`.
+    #[must_use]
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/dev/loop{}", self.number))
+    }
+
+    /// Where the device ends in the backing file, which is `size` bytes
+    /// long: the end of the file, or sooner with a size limit.
+    fn end(&self, size: u64) -> u64 {
+        range_end(self.offset, self.size_limit, size)
+    }
+
+    /// Whether the backing file is the one `r` refers to: the same inode,
+    /// or for a block device the same device, whichever node names it.
+    fn backed_by(&self, r: &Resolved) -> bool {
+        match r.kind {
+            Kind::BlockDevice => self.backing_rdev == r.rdev,
+            _ => self.backing_device == r.dev && self.backing_inode == r.ino,
+        }
+    }
+}
+
+/// The end of the range `[offset, offset + size_limit)` of a file of `size`
+/// bytes, where a size limit of 0 means up to the end (`get_size` in
+/// `drivers/block/loop.c`).
+fn range_end(offset: u64, size_limit: u64, size: u64) -> u64 {
+    if size_limit == 0 {
+        size
+    } else {
+        offset.saturating_add(size_limit).min(size)
+    }
 }
 
 /// A loop device bound to a backing file, held open by an fd.
@@ -201,15 +239,23 @@ impl LoopDevice {
     /// `ioctl(loop, LOOP_CONFIGURE, cfg)`—binds a free loop device to the
     /// file (or block device) at `backing`.
     ///
-    /// The backing file is opened read-only when [`LoopOptions::read_only`]
-    /// is set, read-write otherwise, and close-on-exec either way; the
-    /// device keeps its own reference to it.
+    /// `backing` is looked up once, to an `O_PATH` fd whose kind is checked,
+    /// and that very file is then opened (through `/proc/thread-self/fd`):
+    /// read-only when [`LoopOptions::read_only`] is set, read-write
+    /// otherwise, and close-on-exec either way; the device keeps its own
+    /// reference to it. `/proc` must be mounted.
+    ///
+    /// Like `losetup`, this binds a new device even when another one is
+    /// already bound to the same file; [`find`](Self::find) lists those.
+    /// [`mount_image`](crate::mount_image) reuses one instead.
     ///
     /// # Errors
     ///
     /// - [`Error::InvalidInput`], before any device is touched, for a
-    ///   backing path that is a directory or neither a regular file nor a
-    ///   block device, an offset at or past its end, or a bad block size;
+    ///   backing path that is neither a regular file nor a block device (a
+    ///   directory, a FIFO, a character device, a socket: refused without
+    ///   being opened, so no FIFO blocks and no driver's `open` runs), an
+    ///   offset at or past its end, or a bad block size;
     /// - [`Error::Os`] if the backing file cannot be opened (`ENOENT`,
     ///   `EACCES`, `EROFS` when opening read-write), `/dev/loop-control` is
     ///   missing or refused (`EPERM` without `CAP_SYS_ADMIN`), or the kernel
@@ -227,8 +273,9 @@ impl LoopDevice {
     pub fn attach(backing: impl AsRef<Path>, opts: &LoopOptions) -> Result<LoopDevice> {
         let backing = backing.as_ref();
         opts.validate()?;
-        let (file, meta) = open_backing(backing, opts.read_only)?;
-        LoopDevice::attach_file(&file, &meta, Some(backing), opts)
+        let r = resolve_backing(backing)?;
+        let file = open_resolved(&r, opts.read_only, backing)?;
+        LoopDevice::attach_file(None, &file, r.kind, r.size, Some(backing), opts)
     }
 
     /// Binds a free loop device to an open file (or block device), such as
@@ -248,25 +295,143 @@ impl LoopDevice {
             .map(File::from)
             .map_err(|e| io_err("fcntl(F_DUPFD_CLOEXEC)", None, &e))?;
         let meta = file.metadata().map_err(|e| io_err("fstat", None, &e))?;
-        LoopDevice::attach_file(&file, &meta, None, opts)
+        let kind = match meta.file_type() {
+            t if t.is_file() => Kind::File,
+            t if t.is_block_device() => Kind::BlockDevice,
+            t if t.is_dir() => Kind::Dir,
+            _ => Kind::Socket,
+        };
+        LoopDevice::attach_file(None, &file, kind, meta.len(), None, opts)
     }
 
-    /// Binds `file`, whose `fstat` is `meta`, with options the caller has
-    /// validated.
+    /// Binds `file`, of kind `kind` and (for a regular file) `len` bytes,
+    /// with options the caller has validated, through `ctl` (an open
+    /// `/dev/loop-control`) if given.
     pub(crate) fn attach_file(
+        ctl: Option<BorrowedFd<'_>>,
         file: &File,
-        meta: &std::fs::Metadata,
+        kind: Kind,
+        len: u64,
         name: Option<&Path>,
         opts: &LoopOptions,
     ) -> Result<LoopDevice> {
-        let size = backing_size(file, meta, name)?;
+        let size = backing_size(file, kind, len, name)?;
         opts.check_fits(size, name)?;
-        let dev = raw::loop_dev::attach(file.as_fd(), name, opts)?;
+        let dev = raw::loop_dev::attach(ctl, file.as_fd(), name, opts)?;
         Ok(LoopDevice {
             fd: dev.fd,
             number: dev.number,
             path: dev.path,
         })
+    }
+
+    /// Opens the bound loop device `/dev/loopN`, for its
+    /// [`status`](Self::status) or to [`detach`](Self::detach) it.
+    ///
+    /// The device is opened read-only. While the handle is open the device
+    /// stays bound: a detach by someone else, or autoclear, waits for its
+    /// last user to close it. Dropping the handle closes it and nothing
+    /// more (which unbinds an autoclear device that nobody else uses).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] with `ENXIO` if `/dev/loopN` is not bound, `ENOENT` if
+    /// it does not exist, or the error of the `open` or `ioctl`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("loop-open");
+    /// use mountfd::{LoopDevice, LoopOptions};
+    ///
+    /// let image = dir.join("disk.img");
+    /// std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
+    /// let plain = LoopOptions { autoclear: false, ..LoopOptions::new() };
+    /// let n = LoopDevice::attach(&image, &plain)?.number();
+    /// // The handle is gone; the device is still bound. Find it again.
+    /// let dev = LoopDevice::open(n)?;
+    /// assert_eq!(dev.status()?.number, n);
+    /// dev.detach()?;
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    pub fn open(number: u32) -> Result<LoopDevice> {
+        match raw::loop_dev::open_bound(number)? {
+            Some((fd, path, _)) => Ok(LoopDevice { fd, number, path }),
+            None => Err(Error::os_at(
+                "ioctl(LOOP_GET_STATUS64)",
+                &PathBuf::from(format!("/dev/loop{number}")),
+                libc::ENXIO,
+            )),
+        }
+    }
+
+    /// Every bound loop device, with its status, in the order of their
+    /// numbers: what `losetup --list` shows.
+    ///
+    /// The devices are those `/sys/block` lists (or, without sysfs, the
+    /// `/dev/loopN` nodes), each opened read-only and asked with
+    /// `LOOP_GET_STATUS64`. A snapshot: devices can be bound and released
+    /// at any time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] if a device cannot be opened (`EACCES` without the
+    /// rights to), or neither `/sys/block` nor `/dev` can be read.
+    ///
+    /// # Examples
+    ///
+    /// See [`find`](Self::find).
+    #[doc(alias = "losetup")]
+    pub fn list() -> Result<Vec<LoopStatus>> {
+        let mut out = Vec::new();
+        for n in loop_numbers()? {
+            if let Some((_, _, st)) = raw::loop_dev::open_bound(n)? {
+                out.push(st);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The bound loop devices whose backing file is `backing`—the same
+    /// inode, whatever path names it, or for a block device the same
+    /// device—as `losetup --associated` shows them.
+    ///
+    /// `backing` is looked up once, without being opened (`O_PATH`): it may
+    /// be any kind of file, and a FIFO or device is not touched; anything but
+    /// a regular file or block device backs no loop device (an empty list).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] for a `backing` that does not exist (`ENOENT`), and as
+    /// [`list`](Self::list).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("loop-find");
+    /// use mountfd::{LoopDevice, LoopOptions};
+    ///
+    /// let image = dir.join("disk.img");
+    /// std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
+    /// let dev = LoopDevice::attach(&image, &LoopOptions::new())?;
+    ///
+    /// let found = LoopDevice::find(&image)?;
+    /// assert_eq!(found.len(), 1);
+    /// assert_eq!(found[0].path(), dev.path());
+    /// assert!(LoopDevice::list()?.iter().any(|st| st.number == dev.number()));
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    #[doc(alias = "losetup")]
+    pub fn find(backing: impl AsRef<Path>) -> Result<Vec<LoopStatus>> {
+        let r = raw::path::resolve(raw::cwd(), backing.as_ref(), Follow::All)?;
+        if !matches!(r.kind, Kind::File | Kind::BlockDevice) {
+            return Ok(Vec::new());
+        }
+        let mut all = LoopDevice::list()?;
+        all.retain(|st| st.backed_by(&r));
+        Ok(all)
     }
 
     /// The device node, `/dev/loopN`.
@@ -312,57 +477,175 @@ impl LoopDevice {
     }
 }
 
-/// Opens a backing file, read-only or read-write, and `fstat`s it.
-pub(crate) fn open_backing(path: &Path, read_only: bool) -> Result<(File, std::fs::Metadata)> {
-    // std opens with O_CLOEXEC.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(!read_only)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            // Opening a directory for writing fails with EISDIR; say so
-            // the same way as for a directory opened read-only.
-            Some(libc::EISDIR) => not_a_file(path, "a directory"),
-            _ => io_err("open", Some(path), &e),
-        })?;
-    // The one fstat of the attach path: `backing_size` checks the kind.
-    let meta = file
-        .metadata()
-        .map_err(|e| io_err("fstat", Some(path), &e))?;
-    Ok((file, meta))
+/// Looks a backing file up once, without opening it (`O_PATH`), and checks
+/// that it is a regular file or a block device. Anything else is refused
+/// before it is opened: a FIFO's `open` would block, a character device's
+/// `open` runs its driver (a watchdog arms, a tape rewinds, a tty becomes the
+/// controlling terminal).
+pub(crate) fn resolve_backing(path: &Path) -> Result<Resolved> {
+    let r = raw::path::resolve(raw::cwd(), path, Follow::All)?;
+    match r.kind {
+        Kind::File | Kind::BlockDevice => Ok(r),
+        other => Err(not_a_file(
+            path,
+            &format!("{}, not a regular file or block device", other.describe()),
+        )),
+    }
+}
+
+/// Opens the file `r` refers to for I/O, read-only or read-write, through
+/// its `O_PATH` fd: no second lookup of `path`, which only names it in
+/// errors.
+pub(crate) fn open_resolved(r: &Resolved, read_only: bool, path: &Path) -> Result<File> {
+    raw::path::reopen(r, !read_only, path).map(File::from)
 }
 
 fn not_a_file(path: &Path, what: &str) -> Error {
     Error::invalid("backing file", format!("{} is {what}", path.display()))
 }
 
-/// The size in bytes of a regular file or block device.
-fn backing_size(file: &File, meta: &std::fs::Metadata, name: Option<&Path>) -> Result<u64> {
-    if meta.file_type().is_block_device() {
-        // st_size is 0 for a block device; seeking to its end gives its size
-        // without needing BLKGETSIZE64, whose number varies by architecture.
-        use std::io::{Seek, SeekFrom};
-        let mut f: &File = file;
-        let end = f
-            .seek(SeekFrom::End(0))
-            .map_err(|e| io_err("lseek", name, &e))?;
-        f.seek(SeekFrom::Start(0))
-            .map_err(|e| io_err("lseek", name, &e))?;
-        return Ok(end);
-    }
-    if meta.is_dir() {
-        return Err(not_a_file(
-            name.unwrap_or(Path::new("the fd")),
-            "a directory",
-        ));
-    }
-    if !meta.is_file() {
-        return Err(not_a_file(
-            name.unwrap_or(Path::new("the fd")),
+/// The size in bytes of a regular file (`len`, from its `fstat`) or of a
+/// block device (from `file`).
+pub(crate) fn backing_size(file: &File, kind: Kind, len: u64, name: Option<&Path>) -> Result<u64> {
+    let name = || name.unwrap_or(Path::new("the fd"));
+    match kind {
+        Kind::File => Ok(len),
+        Kind::BlockDevice => {
+            // st_size is 0 for a block device; seeking to its end gives its
+            // size without needing BLKGETSIZE64, whose number varies by
+            // architecture.
+            use std::io::{Seek, SeekFrom};
+            let mut f: &File = file;
+            let end = f
+                .seek(SeekFrom::End(0))
+                .map_err(|e| io_err("lseek", Some(name()), &e))?;
+            f.seek(SeekFrom::Start(0))
+                .map_err(|e| io_err("lseek", Some(name()), &e))?;
+            Ok(end)
+        }
+        Kind::Dir => Err(not_a_file(name(), "a directory")),
+        _ => Err(not_a_file(
+            name(),
             "neither a regular file nor a block device",
-        ));
+        )),
     }
-    Ok(meta.len())
+}
+
+/// The numbers of the loop devices that may be bound: those in
+/// `/sys/block` with a `loop` directory (which the driver adds while the
+/// device is bound), or without sysfs every `/dev/loopN` node.
+fn loop_numbers() -> Result<Vec<u32>> {
+    fn numbers(dir: &Path) -> std::io::Result<Vec<u32>> {
+        let mut out: Vec<u32> = std::fs::read_dir(dir)?
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_prefix("loop")?.parse().ok())
+            .collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+    match numbers(Path::new("/sys/block")) {
+        Ok(mut all) => {
+            all.retain(|n| Path::new(&format!("/sys/block/loop{n}/loop")).exists());
+            Ok(all)
+        }
+        Err(_) => {
+            numbers(Path::new("/dev")).map_err(|e| io_err("opendir", Some(Path::new("/dev")), &e))
+        }
+    }
+}
+
+/// For `mount_image`: a loop device already bound to the range `opts` asks
+/// for of the file `r` refers to (`size` bytes), opened, or `None` when no
+/// device covers any of that range. The caller holds the loop-control lock,
+/// so no device for this file can be bound meanwhile by a caller that looks
+/// first as well.
+///
+/// The same range (the same offset and end) is reused: the kernel then
+/// finds the superblock already on that device and returns it, as for
+/// `mount -o loop`. An overlapping, different range is refused: a second
+/// device over the same blocks would make a second superblock, and two
+/// superblocks writing one ext4 journal corrupt it. So is a read-only device
+/// where read-write is asked for (its state cannot change while bound).
+pub(crate) fn find_reusable(
+    r: &Resolved,
+    size: u64,
+    opts: &LoopOptions,
+    image: &Path,
+) -> Result<Option<LoopDevice>> {
+    let (start, end) = (opts.offset, range_end(opts.offset, opts.size_limit, size));
+    let mut conflict = None;
+    for n in loop_numbers()? {
+        // The status is read on the fd we keep: once it shows the device
+        // bound to our file, the device stays so while the fd is open.
+        let (fd, path, st) = match raw::loop_dev::open_bound(n) {
+            Ok(Some(bound)) => bound,
+            Ok(None) => continue,
+            // A device this process may not open (a container's device
+            // cgroup, a node it may not read) is one it could not mount
+            // from either.
+            Err(e) if matches!(e.errno(), Some(libc::EACCES | libc::EPERM)) => continue,
+            Err(e) => return Err(e),
+        };
+        if !st.backed_by(r) {
+            continue;
+        }
+        match share(&st, start, end, size, opts.read_only) {
+            Share::Disjoint => {}
+            Share::Reuse => {
+                return Ok(Some(LoopDevice {
+                    fd,
+                    number: n,
+                    path,
+                }))
+            }
+            // Refused at once: this device is the one the mount needs.
+            Share::Refuse(errno @ libc::EROFS) => return Err(in_use(&st, path, image, errno)),
+            // Refused unless a device over exactly our range turns up.
+            Share::Refuse(errno) => {
+                conflict.get_or_insert_with(|| in_use(&st, path, image, errno));
+            }
+        }
+    }
+    conflict.map_or(Ok(None), Err)
+}
+
+/// What a device bound to the image means for a new mount of the range
+/// `[start, end)` of it (`size` bytes long).
+#[derive(Debug, PartialEq, Eq)]
+enum Share {
+    /// The device covers none of the range.
+    Disjoint,
+    /// The device covers exactly the range and can be mounted from.
+    Reuse,
+    /// The device cannot be shared: `EBUSY` for another range over some of
+    /// the same blocks, `EROFS` for exactly the range but read-only where
+    /// read-write is asked.
+    Refuse(i32),
+}
+
+fn share(st: &LoopStatus, start: u64, end: u64, size: u64, read_only: bool) -> Share {
+    let (st_start, st_end) = (st.offset, st.end(size));
+    if st_start == start && st_end == end {
+        if st.read_only && !read_only {
+            Share::Refuse(libc::EROFS)
+        } else {
+            Share::Reuse
+        }
+    } else if st_start < end && start < st_end {
+        Share::Refuse(libc::EBUSY)
+    } else {
+        Share::Disjoint
+    }
+}
+
+fn in_use(st: &LoopStatus, device: PathBuf, image: &Path, errno: i32) -> Error {
+    Error::LoopInUse {
+        device,
+        image: image.to_owned(),
+        offset: st.offset,
+        size_limit: st.size_limit,
+        errno,
+    }
 }
 
 fn io_err(op: &'static str, path: Option<&Path>, e: &std::io::Error) -> Error {
@@ -371,5 +654,84 @@ fn io_err(op: &'static str, path: Option<&Path>, e: &std::io::Error) -> Error {
         path: path.map(Path::to_owned),
         errno: e.raw_os_error().unwrap_or(libc::EIO),
         kernel_message: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound(offset: u64, size_limit: u64, read_only: bool) -> LoopStatus {
+        LoopStatus {
+            number: 0,
+            offset,
+            size_limit,
+            read_only,
+            autoclear: true,
+            direct_io: false,
+            partscan: false,
+            block_size: 512,
+            backing_device: 1,
+            backing_inode: 2,
+            backing_rdev: 0,
+        }
+    }
+
+    #[test]
+    fn a_size_limit_of_zero_or_past_the_end_reaches_the_end_of_the_file() {
+        assert_eq!(range_end(0, 0, 100), 100);
+        assert_eq!(range_end(10, 0, 100), 100);
+        assert_eq!(range_end(10, 20, 100), 30);
+        assert_eq!(range_end(10, 200, 100), 100);
+        assert_eq!(range_end(10, u64::MAX, 100), 100);
+    }
+
+    #[test]
+    fn the_same_range_is_reused_an_overlap_refused_and_a_disjoint_one_ignored() {
+        let size = 100;
+        // Whole file, both ways of saying "to the end".
+        assert_eq!(
+            share(&bound(0, 0, false), 0, 100, size, false),
+            Share::Reuse
+        );
+        assert_eq!(
+            share(&bound(0, 100, false), 0, 100, size, false),
+            Share::Reuse
+        );
+        assert_eq!(
+            share(&bound(0, 500, false), 0, 100, size, false),
+            Share::Reuse
+        );
+        // Read-only asked of a read-write device: shared (the kernel has
+        // the last word on the superblock); the other way round: refused.
+        assert_eq!(share(&bound(0, 0, false), 0, 100, size, true), Share::Reuse);
+        assert_eq!(share(&bound(0, 0, true), 0, 100, size, true), Share::Reuse);
+        assert_eq!(
+            share(&bound(0, 0, true), 0, 100, size, false),
+            Share::Refuse(libc::EROFS)
+        );
+        // Same start, other end; other start, same end; inside; around.
+        for (offset, limit, start, end) in [
+            (0, 50, 0, 100),
+            (10, 0, 0, 100),
+            (10, 20, 0, 100),
+            (0, 0, 10, 20),
+            (40, 20, 50, 100),
+        ] {
+            assert_eq!(
+                share(&bound(offset, limit, false), start, end, size, true),
+                Share::Refuse(libc::EBUSY),
+                "{offset}+{limit} against {start}..{end}"
+            );
+        }
+        // Side by side, either way: no block in common.
+        assert_eq!(
+            share(&bound(0, 50, false), 50, 100, size, false),
+            Share::Disjoint
+        );
+        assert_eq!(
+            share(&bound(50, 0, true), 0, 50, size, false),
+            Share::Disjoint
+        );
     }
 }

@@ -448,3 +448,95 @@ fn a_setting_the_device_does_not_show_is_a_loop_mismatch_and_the_device_is_relea
         assert!(dev.status().unwrap().read_only);
     });
 }
+
+#[test]
+fn find_names_every_device_of_a_file_whatever_path_names_it_and_list_and_open_agree() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "find-list-open", 2 << 20);
+        let other = backing(dir, "find-list-open-other", 1 << 20);
+        assert!(LoopDevice::find(&img).unwrap().is_empty());
+        // Like losetup, attach binds a new device each time.
+        let first = LoopDevice::attach(&img, &LoopOptions::new()).unwrap();
+        let second = LoopDevice::attach(
+            &img,
+            &LoopOptions {
+                offset: 1 << 20,
+                read_only: true,
+                ..LoopOptions::new()
+            },
+        )
+        .unwrap();
+        let unrelated = LoopDevice::attach(&other, &LoopOptions::new()).unwrap();
+        // The same inode through a hard link and a symlink.
+        let hard = dir.join("find-hard-link");
+        fs::hard_link(&img, &hard).unwrap();
+        let soft = dir.join("find-symlink");
+        std::os::unix::fs::symlink(&img, &soft).unwrap();
+        for name in [&img, &hard, &soft] {
+            let found = LoopDevice::find(name).unwrap();
+            let numbers: Vec<u32> = found.iter().map(|st| st.number).collect();
+            let mut want = vec![first.number(), second.number()];
+            want.sort_unstable();
+            assert_eq!(numbers, want, "{}", name.display());
+            let st = found
+                .iter()
+                .find(|st| st.number == second.number())
+                .unwrap();
+            assert_eq!((st.offset, st.read_only), (1 << 20, true));
+            assert_eq!(st.path(), second.path());
+        }
+        let all = LoopDevice::list().unwrap();
+        for dev in [&first, &second, &unrelated] {
+            let st = all.iter().find(|st| st.number == dev.number()).unwrap();
+            assert_eq!(*st, dev.status().unwrap());
+        }
+        assert!(all.windows(2).all(|w| w[0].number < w[1].number));
+        // A directory backs nothing; a missing path is an error.
+        assert!(LoopDevice::find(dir).unwrap().is_empty());
+        let err = LoopDevice::find(dir.join("missing")).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ENOENT), "{err}");
+
+        // open: a handle on a bound device, which can detach it.
+        let plain = LoopOptions {
+            autoclear: false,
+            ..LoopOptions::new()
+        };
+        let n = LoopDevice::attach(&other, &plain).unwrap().number();
+        let again = LoopDevice::open(n).unwrap();
+        assert_eq!(again.path(), Path::new(&format!("/dev/loop{n}")));
+        assert_eq!(again.status().unwrap().backing_inode, {
+            use std::os::unix::fs::MetadataExt;
+            fs::metadata(&other).unwrap().ino()
+        });
+        again.detach().unwrap();
+        let err = LoopDevice::open(n).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ENXIO), "{err}");
+        drop((first, second, unrelated));
+        assert_no_device_for(&img);
+        assert_no_device_for(&other);
+    });
+}
+
+#[test]
+fn find_of_a_block_device_names_the_devices_over_it() {
+    in_private_ns(|dir| {
+        let img = backing(dir, "find-over-bdev", 2 << 20);
+        let under = LoopDevice::attach(&img, &LoopOptions::new()).unwrap();
+        let over = LoopDevice::attach(under.path(), &LoopOptions::new()).unwrap();
+        let found = LoopDevice::find(under.path()).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].number, over.number());
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            found[0].backing_rdev,
+            fs::metadata(under.path()).unwrap().rdev()
+        );
+        // A symlink to the node names the same device.
+        let link = dir.join("link-to-under");
+        std::os::unix::fs::symlink(under.path(), &link).unwrap();
+        assert_eq!(LoopDevice::find(&link).unwrap(), found);
+        drop(over);
+        drop(under);
+        assert_no_device_for(&img);
+    });
+}

@@ -94,8 +94,22 @@ pub(crate) mod loop_dev {
         pub(crate) path: PathBuf,
     }
 
-    pub(crate) fn attach(_: BorrowedFd<'_>, _: Option<&Path>, _: &LoopOptions) -> Result<Attached> {
+    pub(crate) fn attach(
+        _: Option<BorrowedFd<'_>>,
+        _: BorrowedFd<'_>,
+        _: Option<&Path>,
+        _: &LoopOptions,
+    ) -> Result<Attached> {
         unsupported("ioctl(LOOP_CONFIGURE)")
+    }
+    pub(crate) fn open_control() -> Result<OwnedFd> {
+        unsupported("open(/dev/loop-control)")
+    }
+    pub(crate) fn lock_control(_: BorrowedFd<'_>) -> Result<()> {
+        unsupported("flock")
+    }
+    pub(crate) fn open_bound(_: u32) -> Result<Option<(OwnedFd, PathBuf, LoopStatus)>> {
+        unsupported("ioctl(LOOP_GET_STATUS64)")
     }
     pub(crate) fn status(_: BorrowedFd<'_>, _: &Path) -> Result<LoopStatus> {
         unsupported("ioctl(LOOP_GET_STATUS64)")

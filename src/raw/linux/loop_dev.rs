@@ -221,18 +221,85 @@ fn configure_missing(errno: i32) -> bool {
     matches!(errno, libc::EINVAL | libc::ENOTTY | libc::ENOSYS)
 }
 
-/// Takes a free loop device and binds `backing` to it as `opts` asks.
+const CONTROL: &str = "/dev/loop-control";
+
+/// Opens `/dev/loop-control`, read-write and close-on-exec.
+pub(crate) fn open_control() -> Result<OwnedFd> {
+    let control = Path::new(CONTROL);
+    open_rdwr(control).map_err(|e| Error::os_at("open", control, e))
+}
+
+/// `flock(loop-control, LOCK_EX)`: waits until no other process (or thread,
+/// through its own open of the node) holds the lock, and takes it; closing
+/// `ctl` releases it. systemd's `loop-util.c` takes the same lock around
+/// taking a free device and binding it, so a scan for a device already
+/// backed by a file and the binding of a new one, done under it, are atomic
+/// against systemd's bindings too.
+pub(crate) fn lock_control(ctl: BorrowedFd<'_>) -> Result<()> {
+    loop {
+        match rustix::fs::flock(ctl, rustix::fs::FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                return Err(Error::os_at(
+                    "flock(LOCK_EX)",
+                    Path::new(CONTROL),
+                    e.raw_os_error(),
+                ))
+            }
+        }
+    }
+}
+
+/// Opens the loop device `/dev/loopN` and reads its status on that fd.
+/// `Ok(None)` if it is not bound (`ENXIO`) or no longer exists.
+///
+/// Read-only and non-blocking is enough for `LOOP_GET_STATUS64`, and a
+/// read-only open never makes udev rescan the device when it is closed
+/// (udev watches for a close after writing). The fd keeps the device bound:
+/// while it is open, `LOOP_CLR_FD` and autoclear only mark the device, and
+/// the unbinding waits for the last close (`loop_clr_fd`, `lo_release` in
+/// `drivers/block/loop.c`).
+pub(crate) fn open_bound(n: u32) -> Result<Option<(OwnedFd, PathBuf, LoopStatus)>> {
+    use rustix::fs::{open, Mode, OFlags};
+    let path = dev_path(n);
+    let fd = match open(
+        &path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::NXIO => return Ok(None),
+        Err(e) => return Err(Error::os_at("open", &path, e.raw_os_error())),
+    };
+    match status(fd.as_fd(), &path) {
+        Ok(st) => Ok(Some((fd, path, st))),
+        Err(e) if e.errno() == Some(libc::ENXIO) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes a free loop device and binds `backing` to it as `opts` asks,
+/// through `ctl` (an open `/dev/loop-control`) or a fresh open of it.
 ///
 /// `LOOP_CTL_GET_FREE` only names a device that was free at that moment;
 /// another process can bind it before we do, which our configure call sees
 /// as `EBUSY`. Then we ask for another one, up to [`ATTEMPTS`] times.
 pub(crate) fn attach(
+    ctl: Option<BorrowedFd<'_>>,
     backing: BorrowedFd<'_>,
     name: Option<&Path>,
     opts: &LoopOptions,
 ) -> Result<Attached> {
-    let control = Path::new("/dev/loop-control");
-    let ctl = open_rdwr(control).map_err(|e| Error::os_at("open", control, e))?;
+    let control = Path::new(CONTROL);
+    let opened;
+    let ctl = match ctl {
+        Some(fd) => fd,
+        None => {
+            opened = open_control()?;
+            opened.as_fd()
+        }
+    };
     let cfg = loop_config {
         fd: backing.as_raw_fd() as u32,
         block_size: opts.block_size.unwrap_or(0),
@@ -242,8 +309,8 @@ pub(crate) fn attach(
     let mut legacy = false;
     let mut last = None;
     for attempt in 0..ATTEMPTS {
-        let n = ctl_get_free(ctl.as_fd())
-            .map_err(|e| Error::os_at("ioctl(LOOP_CTL_GET_FREE)", control, e))?;
+        let n =
+            ctl_get_free(ctl).map_err(|e| Error::os_at("ioctl(LOOP_CTL_GET_FREE)", control, e))?;
         let path = dev_path(n);
         last = Some(n);
         let dev = match open_rdwr(&path) {
@@ -405,8 +472,15 @@ pub(crate) fn status(dev: BorrowedFd<'_>, path: &Path) -> Result<LoopStatus> {
         direct_io: info.lo_flags & LO_FLAGS_DIRECT_IO != 0,
         partscan: info.lo_flags & LO_FLAGS_PARTSCAN != 0,
         block_size,
+        // `loop_get_status` encodes both numbers with `huge_encode_dev`,
+        // which is `new_encode_dev`: the encoding `fstat` gives `st_dev`
+        // and `st_rdev` on 64-bit targets (`cp_new_stat` in fs/stat.c), and
+        // the one glibc's and musl's `makedev` give for a kernel `dev_t`
+        // (a major below 4096), which `statx`-based `fstat`s use. So they
+        // compare directly with a backing file's `fstat`.
         backing_device: info.lo_device,
         backing_inode: info.lo_inode,
+        backing_rdev: info.lo_rdevice,
     })
 }
 
