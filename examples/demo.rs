@@ -37,17 +37,10 @@ fn show(label: &str, paths: &[&Path]) {
 /// runtime, `unshare --mount`, a systemd unit with `PrivateMounts=`); the
 /// demo makes its own so that it can be run as is.
 #[cfg(target_os = "linux")]
-fn private_mount_namespace() -> mountfd::Result<std::path::PathBuf> {
+fn private_mount_namespace() -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
     use rustix::mount::{mount_change, MountPropagationFlags};
     use rustix::thread::{unshare_unsafe, UnshareFlags};
-    let os = |op: &'static str| {
-        move |e: rustix::io::Errno| mountfd::Error::Os {
-            op,
-            path: None,
-            errno: e.raw_os_error(),
-            kernel_message: None,
-        }
-    };
+    let os = |op: &'static str| move |e: rustix::io::Errno| format!("{op}: {e}");
     // SAFETY: `unshare` is unsafe in rustix for `CLONE_FILES` (fds other
     // threads would no longer see); `CLONE_NEWNS` only gives this thread,
     // the only one so far, its own mount namespace and fs_struct.
@@ -70,10 +63,8 @@ fn private_mount_namespace() -> mountfd::Result<std::path::PathBuf> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn private_mount_namespace() -> mountfd::Result<std::path::PathBuf> {
-    Err(mountfd::Error::Unsupported {
-        op: "mount namespaces",
-    })
+fn private_mount_namespace() -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    Err("mount namespaces are Linux-only".into())
 }
 
 fn run(dir: &Path) -> mountfd::Result<()> {

@@ -509,7 +509,9 @@ mod tests {
         let cache = UserNsCache::new(2);
         let m = map("0:1000:1");
         let err = cache
-            .get_with(&m, &m, || Err(crate::Error::os("clone", libc::ENOSPC)))
+            .get_with(&m, &m, || {
+                Err(crate::Error::os(crate::Op::CloneUserNs, libc::ENOSPC))
+            })
             .unwrap_err();
         assert_eq!(err.errno(), Some(libc::ENOSPC));
         assert!(cache.is_empty());

@@ -11,10 +11,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in `mountfd`.
 ///
-/// A failed system call is an [`Error::Os`] that names the call, the path it
-/// worked on (when there was one), the errno and, for filesystem contexts,
-/// the message the kernel logged on the context fd. Bad input is caught
-/// before any system call and reported as [`Error::InvalidIdMap`] or
+/// A failed system call is an [`Error::Os`] that names the call ([`Op`]), the
+/// path it worked on (when there was one: the caller's own path, never an
+/// option key or a filesystem type, which have fields of their own), the
+/// errno (also its [`source`](std::error::Error::source)) and, for filesystem
+/// contexts, the message the kernel logged on the context fd. Bad input is
+/// caught before any system call and reported as [`Error::InvalidIdMap`] or
 /// [`Error::InvalidInput`].
 ///
 /// # Examples
@@ -30,16 +32,27 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A system call failed.
-    #[error("{}", OsDisplay { op, path: path.as_deref(), errno: *errno, kernel_message: kernel_message.as_deref() })]
+    #[error("{}", OsDisplay(self))]
+    #[non_exhaustive]
     Os {
-        /// The operation, named after the system call or ioctl (`"open_tree_attr"`).
-        op: &'static str,
-        /// The path the call worked on, if any.
+        /// The call that failed.
+        op: Op,
+        /// The caller's path the call worked on (the image, the layer, the
+        /// target), if any.
         path: Option<PathBuf>,
-        /// The raw errno (`libc::EPERM`, ...).
-        errno: i32,
+        /// The filesystem type of the context, for `fsopen`, `fsconfig` and
+        /// `fsmount` failures.
+        fstype: Option<String>,
+        /// The option key an `fsconfig` call set (`"source"`, `"lowerdir+"`).
+        key: Option<String>,
+        /// The errno.
+        #[source]
+        errno: Errno,
         /// What the kernel logged on a filesystem context fd, if anything.
         kernel_message: Option<String>,
+        /// What to try, when the crate can tell (the call needs
+        /// `CAP_SYS_ADMIN`; the kernel's log has more).
+        hint: Option<&'static str>,
     },
 
     /// An id map broke one of the kernel's rules.
@@ -48,6 +61,7 @@ pub enum Error {
 
     /// An argument was rejected before any system call was made.
     #[error("invalid {what}: {reason}")]
+    #[non_exhaustive]
     InvalidInput {
         /// The argument (`"path"`, `"fstype"`, `"offset"`, ...).
         what: &'static str,
@@ -59,19 +73,21 @@ pub enum Error {
     /// (Linux 6.15+), the only call that can give such a mount a new map.
     #[error(
         "{}: the source is already id-mapped; re-mapping it needs open_tree_attr (Linux 6.15+), \
-         which this kernel lacks ({})",
-        path.display(),
-        io::Error::from_raw_os_error(*errno)
+         which this kernel lacks ({errno})",
+        path.display()
     )]
+    #[non_exhaustive]
     RemapUnsupported {
         /// The source path.
         path: PathBuf,
         /// The errno the fallback path got (`EPERM`).
-        errno: i32,
+        #[source]
+        errno: Errno,
     },
 
     /// A loop device accepted its configuration but does not show it.
     #[error("{}: {setting} was not applied (asked {asked}, device has {actual})", device.display())]
+    #[non_exhaustive]
     LoopMismatch {
         /// The loop device node.
         device: PathBuf,
@@ -91,6 +107,7 @@ pub enum Error {
     /// From [`mount_image`](crate::mount_image), which reuses a device bound
     /// to exactly the range asked for, as `mount -o loop` does.
     #[error("{}", LoopInUseDisplay { device, image, offset: *offset, size_limit: *size_limit, errno: *errno })]
+    #[non_exhaustive]
     LoopInUse {
         /// The loop device node already bound to the image.
         device: PathBuf,
@@ -102,33 +119,199 @@ pub enum Error {
         size_limit: u64,
         /// `EBUSY` for an overlapping range, `EROFS` for a read-only device
         /// where read-write was asked for.
-        errno: i32,
+        errno: Errno,
     },
 
     /// The operation does not exist on this platform (anything but Linux).
     #[error("{op} is not supported on this platform")]
+    #[non_exhaustive]
     Unsupported {
         /// The operation that was asked for.
-        op: &'static str,
+        op: Op,
     },
 }
 
-struct OsDisplay<'a> {
-    op: &'static str,
-    path: Option<&'a Path>,
-    errno: i32,
-    kernel_message: Option<&'a str>,
+/// An errno: the reason a system call gave for failing.
+///
+/// The [`source`](std::error::Error::source) of [`Error::Os`] and
+/// [`Error::RemapUnsupported`]; it displays as the C library's message.
+///
+/// # Examples
+///
+/// ```
+/// let e = mountfd::Errno::from_raw(libc::EPERM);
+/// assert_eq!(e.raw_os_error(), libc::EPERM);
+/// assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::PermissionDenied);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Errno(i32);
+
+impl Errno {
+    /// The errno with this number (`libc::EPERM`, ...).
+    #[must_use]
+    pub const fn from_raw(raw: i32) -> Self {
+        Errno(raw)
+    }
+
+    /// Its number.
+    #[must_use]
+    pub const fn raw_os_error(self) -> i32 {
+        self.0
+    }
 }
+
+impl fmt::Debug for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Errno({}: {})",
+            self.0,
+            io::Error::from_raw_os_error(self.0)
+        )
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&io::Error::from_raw_os_error(self.0), f)
+    }
+}
+
+impl std::error::Error for Errno {}
+
+impl From<Errno> for io::Error {
+    fn from(e: Errno) -> io::Error {
+        io::Error::from_raw_os_error(e.0)
+    }
+}
+
+macro_rules! ops {
+    ($($(#[$doc:meta])* $v:ident => $name:literal,)*) => {
+        /// The system call or ioctl request an [`Error::Os`] names.
+        ///
+        /// Its [`Display`](fmt::Display) form is the call as written in its
+        /// man page (`"open_tree_attr"`, `"ioctl(LOOP_CONFIGURE)"`).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// assert_eq!(mountfd::Op::OpenTreeAttr.to_string(), "open_tree_attr");
+        /// ```
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Op {
+            $($(#[$doc])* #[doc = concat!("`", $name, "`")] $v,)*
+        }
+
+        impl Op {
+            /// The call's name, as its [`Display`](fmt::Display) form.
+            #[must_use]
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Op::$v => $name,)*
+                }
+            }
+        }
+    };
+}
+
+ops! {
+    Open => "open",
+    Fstat => "fstat",
+    Fstatfs => "fstatfs",
+    Read => "read",
+    Write => "write",
+    Lseek => "lseek",
+    DupFd => "fcntl(F_DUPFD_CLOEXEC)",
+    Flock => "flock",
+    OpenTree => "open_tree",
+    OpenTreeAttr => "open_tree_attr",
+    MountSetattr => "mount_setattr",
+    MoveMount => "move_mount",
+    Fsopen => "fsopen",
+    FsconfigSetFlag => "fsconfig(FSCONFIG_SET_FLAG)",
+    FsconfigSetString => "fsconfig(FSCONFIG_SET_STRING)",
+    FsconfigSetFd => "fsconfig(FSCONFIG_SET_FD)",
+    FsconfigSetPath => "fsconfig(FSCONFIG_SET_PATH)",
+    FsconfigCreate => "fsconfig(FSCONFIG_CMD_CREATE)",
+    Fsmount => "fsmount",
+    CloneUserNs => "clone(CLONE_NEWUSER)",
+    SignalMask => "rt_sigprocmask",
+    NsGetNstype => "ioctl(NS_GET_NSTYPE)",
+    PidfdGetUserNamespace => "ioctl(PIDFD_GET_USER_NAMESPACE)",
+    LoopCtlGetFree => "ioctl(LOOP_CTL_GET_FREE)",
+    LoopConfigure => "ioctl(LOOP_CONFIGURE)",
+    LoopSetFd => "ioctl(LOOP_SET_FD)",
+    LoopSetStatus64 => "ioctl(LOOP_SET_STATUS64)",
+    LoopGetStatus64 => "ioctl(LOOP_GET_STATUS64)",
+    LoopSetDirectIo => "ioctl(LOOP_SET_DIRECT_IO)",
+    LoopSetBlockSize => "ioctl(LOOP_SET_BLOCK_SIZE)",
+    LoopClrFd => "ioctl(LOOP_CLR_FD)",
+    BlkSszGet => "ioctl(BLKSSZGET)",
+}
+
+impl Op {
+    /// Whether the call works on a filesystem context, whose fd carries the
+    /// kernel's messages.
+    const fn is_fs_context(self) -> bool {
+        matches!(
+            self,
+            Op::FsconfigSetFlag
+                | Op::FsconfigSetString
+                | Op::FsconfigSetFd
+                | Op::FsconfigSetPath
+                | Op::FsconfigCreate
+                | Op::Fsmount
+        )
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Said of a privileged call that failed with `EPERM` in a process without
+/// `CAP_SYS_ADMIN`.
+const NEEDS_CAP_SYS_ADMIN: &str =
+    "this needs CAP_SYS_ADMIN (run as root), which the calling process lacks";
+
+/// Said when a filesystem context failed without a message on its fd.
+const SEE_DMESG: &str = "the kernel logged nothing on the context; see dmesg for its log";
+
+struct OsDisplay<'a>(&'a Error);
 
 impl fmt::Display for OsDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.op)?;
-        if let Some(path) = self.path {
+        let Error::Os {
+            op,
+            path,
+            fstype,
+            key,
+            errno,
+            kernel_message,
+            hint,
+        } = self.0
+        else {
+            return Ok(());
+        };
+        write!(f, "{op}")?;
+        if let Some(path) = path {
             write!(f, " {}", path.display())?;
         }
-        write!(f, ": {}", io::Error::from_raw_os_error(self.errno))?;
-        if let Some(msg) = self.kernel_message {
+        match (fstype, key) {
+            (Some(t), Some(k)) => write!(f, " ({t}, option {k})")?,
+            (Some(t), None) => write!(f, " ({t})")?,
+            (None, Some(k)) => write!(f, " (option {k})")?,
+            (None, None) => {}
+        }
+        write!(f, ": {errno}")?;
+        if let Some(msg) = kernel_message {
             write!(f, " (kernel: {msg})")?;
+        }
+        if let Some(hint) = hint {
+            write!(f, "; {hint}")?;
         }
         Ok(())
     }
@@ -139,7 +322,7 @@ struct LoopInUseDisplay<'a> {
     image: &'a Path,
     offset: u64,
     size_limit: u64,
-    errno: i32,
+    errno: Errno,
 }
 
 impl fmt::Display for LoopInUseDisplay<'_> {
@@ -152,7 +335,7 @@ impl fmt::Display for LoopInUseDisplay<'_> {
             self.offset,
             self.size_limit
         )?;
-        if self.errno == libc::EROFS {
+        if self.errno.raw_os_error() == libc::EROFS {
             f.write_str("read-only, which cannot back a read-write mount")
         } else {
             f.write_str(
@@ -171,7 +354,7 @@ impl Error {
         match self {
             Error::Os { errno, .. }
             | Error::RemapUnsupported { errno, .. }
-            | Error::LoopInUse { errno, .. } => Some(*errno),
+            | Error::LoopInUse { errno, .. } => Some(errno.raw_os_error()),
             Error::Unsupported { .. } => Some(libc::ENOSYS),
             _ => None,
         }
@@ -183,6 +366,15 @@ impl Error {
         self.errno()
     }
 
+    /// The call that failed, for [`Error::Os`] and [`Error::Unsupported`].
+    #[must_use]
+    pub fn op(&self) -> Option<Op> {
+        match self {
+            Error::Os { op, .. } | Error::Unsupported { op } => Some(*op),
+            _ => None,
+        }
+    }
+
     /// The message the kernel logged on a filesystem context, if there was one.
     #[must_use]
     pub fn kernel_message(&self) -> Option<&str> {
@@ -192,7 +384,8 @@ impl Error {
         }
     }
 
-    /// The path the failed operation worked on, if any.
+    /// The caller's path the failed operation worked on, if any: an image, a
+    /// layer, a target or a source, never an option key or a filesystem type.
     #[must_use]
     pub fn path(&self) -> Option<&Path> {
         match self {
@@ -203,21 +396,57 @@ impl Error {
         }
     }
 
-    pub(crate) fn os(op: &'static str, errno: i32) -> Self {
-        Error::Os {
-            op,
-            path: None,
-            errno,
-            kernel_message: None,
+    /// The filesystem type of a failed filesystem-context call.
+    #[must_use]
+    pub fn fstype(&self) -> Option<&str> {
+        match self {
+            Error::Os { fstype, .. } => fstype.as_deref(),
+            _ => None,
         }
     }
 
-    pub(crate) fn os_at(op: &'static str, path: &Path, errno: i32) -> Self {
+    /// The option key of a failed `fsconfig` call.
+    #[must_use]
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Error::Os { key, .. } => key.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The one way an [`Error::Os`] is made: the call and its errno; the
+    /// rest is added with [`at`](Self::at), [`in_fs`](Self::in_fs),
+    /// [`for_key`](Self::for_key) and [`with_kernel_message`](Self::with_kernel_message).
+    pub(crate) fn os(op: Op, errno: i32) -> Self {
+        let hint = if errno == libc::EPERM && !crate::raw::has_cap_sys_admin() {
+            Some(NEEDS_CAP_SYS_ADMIN)
+        } else if op.is_fs_context() {
+            Some(SEE_DMESG)
+        } else {
+            None
+        };
         Error::Os {
             op,
-            path: Some(path.to_owned()),
-            errno,
+            path: None,
+            fstype: None,
+            key: None,
+            errno: Errno(errno),
             kernel_message: None,
+            hint,
+        }
+    }
+
+    /// [`os`](Self::os) about the caller's path `p`.
+    pub(crate) fn os_at(op: Op, p: &Path, errno: i32) -> Self {
+        Self::os(op, errno).at(p)
+    }
+
+    /// [`os`](Self::os) from what a `std` call returned.
+    pub(crate) fn from_io(op: Op, path: Option<&Path>, e: &io::Error) -> Self {
+        let err = Self::os(op, e.raw_os_error().unwrap_or(libc::EIO));
+        match path {
+            Some(p) => err.at(p),
+            None => err,
         }
     }
 
@@ -228,13 +457,47 @@ impl Error {
         }
     }
 
-    /// Attaches a path to an `Os` error that has none yet.
-    pub(crate) fn with_path(mut self, p: &Path) -> Self {
+    /// Names the caller's path an `Os` error is about, unless it names one
+    /// already.
+    pub(crate) fn at(mut self, p: &Path) -> Self {
         if let Error::Os {
             path: path @ None, ..
         } = &mut self
         {
             *path = Some(p.to_owned());
+        }
+        self
+    }
+
+    /// Names the filesystem type of an `Os` error.
+    pub(crate) fn in_fs(mut self, t: &str) -> Self {
+        if let Error::Os { fstype, .. } = &mut self {
+            *fstype = Some(t.to_owned());
+        }
+        self
+    }
+
+    /// Names the option key of an `Os` error.
+    pub(crate) fn for_key(mut self, k: &str) -> Self {
+        if let Error::Os { key, .. } = &mut self {
+            *key = Some(k.to_owned());
+        }
+        self
+    }
+
+    /// Adds what the kernel logged on a filesystem context; when it logged
+    /// something, the pointer to `dmesg` goes.
+    pub(crate) fn with_kernel_message(mut self, msg: Option<String>) -> Self {
+        if let Error::Os {
+            kernel_message,
+            hint,
+            ..
+        } = &mut self
+        {
+            if msg.is_some() && *hint == Some(SEE_DMESG) {
+                *hint = None;
+            }
+            *kernel_message = msg;
         }
         self
     }

@@ -4,7 +4,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use crate::raw::{self, abi};
-use crate::{Error, IdMap, MountAttr, Result};
+use crate::{Error, IdMap, MountAttr, Op, Result};
 
 macro_rules! fd_handle {
     ($t:ident) => {
@@ -325,10 +325,10 @@ impl DetachedMount {
                     Err(e) if attr.is_idmapped() && e.errno() == Some(libc::EPERM) => {
                         Err(Error::RemapUnsupported {
                             path: path.to_owned(),
-                            errno: libc::EPERM,
+                            errno: crate::Errno::from_raw(libc::EPERM),
                         })
                     }
-                    Err(e) => Err(e.with_path(path)),
+                    Err(e) => Err(e.at(path)),
                     Ok(()) => Ok(tree),
                 }
             }
@@ -361,7 +361,7 @@ impl DetachedMount {
     pub fn set_attr(&self, attr: &MountAttr<'_>, recursive: bool) -> Result<()> {
         let flags = if recursive { abi::AT_RECURSIVE } else { 0 };
         raw::mount_setattr_fd(self.0.as_fd(), flags, &attr.to_raw())
-            .map_err(|errno| Error::os("mount_setattr", errno))
+            .map_err(|errno| Error::os(Op::MountSetattr, errno))
     }
 
     /// Makes this mount (and its submounts, with `recursive`) read-only.
@@ -495,7 +495,7 @@ impl FsContext {
     #[doc(alias = "fsconfig")]
     pub fn set_flag(&self, key: &str) -> Result<()> {
         check_key(key)?;
-        raw::fs::set_flag(self.0.as_fd(), key)
+        raw::fs::set_flag(self.0.as_fd(), key).map_err(|e| e.in_fs(&self.1))
     }
 
     /// `fsconfig(FSCONFIG_SET_STRING, key, value)`—sets a string option.
@@ -511,7 +511,7 @@ impl FsContext {
                 format!("{value:?} contains a NUL byte"),
             ));
         }
-        raw::fs::set_string(self.0.as_fd(), key, value)
+        raw::fs::set_string(self.0.as_fd(), key, value).map_err(|e| e.in_fs(&self.1))
     }
 
     /// `fsconfig(FSCONFIG_SET_FD, key, fd)`—passes an fd, such as a block
@@ -522,7 +522,7 @@ impl FsContext {
     /// [`Error::Os`] with the kernel's message if the filesystem rejects it.
     pub fn set_fd(&self, key: &str, fd: BorrowedFd<'_>) -> Result<()> {
         check_key(key)?;
-        raw::fs::set_fd(self.0.as_fd(), key, fd)
+        raw::fs::set_fd(self.0.as_fd(), key, fd).map_err(|e| e.in_fs(&self.1))
     }
 
     /// `fsconfig(FSCONFIG_SET_PATH, key, path)`—passes a path resolved by
@@ -533,7 +533,8 @@ impl FsContext {
     /// [`Error::Os`] with the kernel's message if the filesystem rejects it.
     pub fn set_path(&self, key: &str, path: impl AsRef<Path>) -> Result<()> {
         check_key(key)?;
-        raw::fs::set_path(self.0.as_fd(), key, path.as_ref())
+        let path = path.as_ref();
+        raw::fs::set_path(self.0.as_fd(), key, path).map_err(|e| e.in_fs(&self.1).at(path))
     }
 
     /// `fsconfig(FSCONFIG_CMD_CREATE)` + `fsmount`—creates the filesystem and
@@ -550,7 +551,8 @@ impl FsContext {
     /// regular file as `source`).
     #[doc(alias = "fsmount")]
     pub fn mount(self, attr: &MountAttr<'_>) -> Result<DetachedMount> {
-        let fd = raw::fs::create_and_mount(self.0.as_fd(), &self.1, attr.fsmount_flags())?;
+        let fd = raw::fs::create_and_mount(self.0.as_fd(), attr.fsmount_flags())
+            .map_err(|e| e.in_fs(&self.1))?;
         let mnt = DetachedMount(fd);
         if attr.needs_setattr_after_fsmount() {
             mnt.set_attr(attr, false)?;

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::r#loop::{backing_size, find_reusable, open_resolved, resolve_backing};
 use crate::raw;
 use crate::raw::path::{fd_path, Kind};
-use crate::{DetachedMount, Error, FsContext, LoopDevice, LoopOptions, MountAttr, Result};
+use crate::{DetachedMount, Error, FsContext, LoopDevice, LoopOptions, MountAttr, Op, Result};
 
 /// Filesystems that can only be mounted read-only. Their images get a
 /// read-only loop device and backing fd whatever `attr` says, so an image on
@@ -159,6 +159,16 @@ pub fn mount_image_with(
     opts: &LoopOptions,
 ) -> Result<DetachedMount> {
     let image = image.as_ref();
+    // A failure names the image, unless it names a loop device already.
+    mount_image_path(image, fstype, attr, opts).map_err(|e| e.at(image))
+}
+
+fn mount_image_path(
+    image: &Path,
+    fstype: &str,
+    attr: &MountAttr<'_>,
+    opts: &LoopOptions,
+) -> Result<DetachedMount> {
     opts.validate()?;
     let read_only = attr.is_readonly() || opts.read_only || READ_ONLY_FILESYSTEMS.contains(&fstype);
     let listed = needs_device(fstype)?;
@@ -220,23 +230,13 @@ pub fn mount_image_with(
     drop(ctl);
     drop(file);
     let source = dev.path().to_string_lossy().into_owned();
-    let mnt = mount_source(fs, &source, read_only, attr).map_err(|e| match e {
+    let mnt = mount_source(fs, &source, read_only, attr).map_err(|e| match e.errno() {
         // get_tree_bdev found a superblock on the reused device, mounted
         // read-write where read-only was asked or the other way round, and
         // will not change that (fs/super.c; the kernel's message says
         // "Can't mount, would change RO state"): name the device.
-        Error::Os {
-            op,
-            errno: libc::EBUSY,
-            kernel_message,
-            ..
-        } if reused => Error::Os {
-            op,
-            path: Some(dev.path().to_owned()),
-            errno: libc::EBUSY,
-            kernel_message,
-        },
-        e => e,
+        Some(libc::EBUSY) if reused => e.at(dev.path()),
+        _ => e,
     });
     // The superblock holds the device open now (or the mount failed); with
     // autoclear, closing our fd leaves the device's lifetime to the
@@ -251,12 +251,8 @@ pub fn mount_image_with(
 /// show a loop device as its source: refused as bad input.
 fn needs_device(fstype: &str) -> Result<Option<bool>> {
     let list = Path::new("/proc/filesystems");
-    let text = std::fs::read_to_string(list).map_err(|e| Error::Os {
-        op: "read",
-        path: Some(list.to_owned()),
-        errno: e.raw_os_error().unwrap_or(libc::EIO),
-        kernel_message: None,
-    })?;
+    let text =
+        std::fs::read_to_string(list).map_err(|e| Error::from_io(Op::Read, Some(list), &e))?;
     // Each line is "nodev\tNAME" or "\tNAME".
     for line in text.lines() {
         let Some((flags, name)) = line.split_once('\t') else {

@@ -80,7 +80,7 @@ pub mod raw;
 
 pub use attr::{Atime, MountAttr, Propagation};
 pub use cache::{SharedUserNs, UserNsCache};
-pub use error::{Error, Result};
+pub use error::{Errno, Error, Op, Result};
 pub use fd::{DetachedMount, FsContext, UserNs};
 pub use idmap::{Column, IdKind, IdMap, IdMapError, IdMapping};
 pub use image::{mount_image, mount_image_with};

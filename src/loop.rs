@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::raw;
 use crate::raw::path::{Follow, Kind, Resolved};
-use crate::{Error, Result};
+use crate::{Error, Op, Result};
 
 /// How a [`LoopDevice`] presents its backing file.
 ///
@@ -293,8 +293,8 @@ impl LoopDevice {
         let file = backing
             .try_clone_to_owned()
             .map(File::from)
-            .map_err(|e| io_err("fcntl(F_DUPFD_CLOEXEC)", None, &e))?;
-        let meta = file.metadata().map_err(|e| io_err("fstat", None, &e))?;
+            .map_err(|e| io_err(Op::DupFd, None, &e))?;
+        let meta = file.metadata().map_err(|e| io_err(Op::Fstat, None, &e))?;
         let kind = match meta.file_type() {
             t if t.is_file() => Kind::File,
             t if t.is_block_device() => Kind::BlockDevice,
@@ -359,7 +359,7 @@ impl LoopDevice {
         match raw::loop_dev::open_bound(number)? {
             Some((fd, path, _)) => Ok(LoopDevice { fd, number, path }),
             None => Err(Error::os_at(
-                "ioctl(LOOP_GET_STATUS64)",
+                Op::LoopGetStatus64,
                 &PathBuf::from(format!("/dev/loop{number}")),
                 libc::ENXIO,
             )),
@@ -518,9 +518,9 @@ pub(crate) fn backing_size(file: &File, kind: Kind, len: u64, name: Option<&Path
             let mut f: &File = file;
             let end = f
                 .seek(SeekFrom::End(0))
-                .map_err(|e| io_err("lseek", Some(name()), &e))?;
+                .map_err(|e| io_err(Op::Lseek, Some(name()), &e))?;
             f.seek(SeekFrom::Start(0))
-                .map_err(|e| io_err("lseek", Some(name()), &e))?;
+                .map_err(|e| io_err(Op::Lseek, Some(name()), &e))?;
             Ok(end)
         }
         Kind::Dir => Err(not_a_file(name(), "a directory")),
@@ -549,7 +549,7 @@ fn loop_numbers() -> Result<Vec<u32>> {
             Ok(all)
         }
         Err(_) => {
-            numbers(Path::new("/dev")).map_err(|e| io_err("opendir", Some(Path::new("/dev")), &e))
+            numbers(Path::new("/dev")).map_err(|e| io_err(Op::Open, Some(Path::new("/dev")), &e))
         }
     }
 }
@@ -644,17 +644,12 @@ fn in_use(st: &LoopStatus, device: PathBuf, image: &Path, errno: i32) -> Error {
         image: image.to_owned(),
         offset: st.offset,
         size_limit: st.size_limit,
-        errno,
+        errno: crate::Errno::from_raw(errno),
     }
 }
 
-fn io_err(op: &'static str, path: Option<&Path>, e: &std::io::Error) -> Error {
-    Error::Os {
-        op,
-        path: path.map(Path::to_owned),
-        errno: e.raw_os_error().unwrap_or(libc::EIO),
-        kernel_message: None,
-    }
+fn io_err(op: Op, path: Option<&Path>, e: &std::io::Error) -> Error {
+    Error::from_io(op, path, e)
 }
 
 #[cfg(test)]

@@ -304,28 +304,34 @@ impl<'a> Overlay<'a> {
 fn set_layer(fs: &FsContext, key: &str, layer: &Layer<'_>) -> Result<()> {
     match layer {
         Layer::Fd(fd) => fs.set_fd(key, *fd),
-        Layer::Path(p) => match p.to_str() {
-            // The kernel looks the path up itself (following symlinks, as a
-            // `lowerdir=` option does); nothing is opened here.
-            Some(s) => fs.set_string(key, s),
-            // fsconfig strings are text here; a path that is not UTF-8 goes
-            // in as a directory fd instead, resolved as the kernel would
-            // resolve the string. It is only ever an `O_PATH` fd: a FIFO or
-            // device named as a layer is refused, never opened.
-            None => {
-                let dir = layer_dir(p)?;
-                match fs.set_fd(key, dir.fd.as_fd()) {
-                    // A kernel that takes only open files as fd layers
-                    // (`O_PATH` ones, such as detached mounts, since 6.15):
-                    // the directory, and nothing else, is opened read-only.
-                    Err(e) if e.errno() == Some(libc::EBADF) => {
-                        let open = raw::path::reopen(&dir, false, p)?;
-                        fs.set_fd(key, open.as_fd())
-                    }
-                    r => r,
+        Layer::Path(p) => set_path_layer(fs, key, p).map_err(|e| e.at(p)),
+    }
+}
+
+/// [`set_layer`] of a path: a failure names the layer's path (the option
+/// key has a field of its own in the error).
+fn set_path_layer(fs: &FsContext, key: &str, p: &Path) -> Result<()> {
+    match p.to_str() {
+        // The kernel looks the path up itself (following symlinks, as a
+        // `lowerdir=` option does); nothing is opened here.
+        Some(s) => fs.set_string(key, s),
+        // fsconfig strings are text here; a path that is not UTF-8 goes
+        // in as a directory fd instead, resolved as the kernel would
+        // resolve the string. It is only ever an `O_PATH` fd: a FIFO or
+        // device named as a layer is refused, never opened.
+        None => {
+            let dir = layer_dir(p)?;
+            match fs.set_fd(key, dir.fd.as_fd()) {
+                // A kernel that takes only open files as fd layers
+                // (`O_PATH` ones, such as detached mounts, since 6.15):
+                // the directory, and nothing else, is opened read-only.
+                Err(e) if e.errno() == Some(libc::EBADF) => {
+                    let open = raw::path::reopen(&dir, false, p)?;
+                    fs.set_fd(key, open.as_fd())
                 }
+                r => r,
             }
-        },
+        }
     }
 }
 

@@ -105,7 +105,7 @@ fn without_open_tree_attr_other_failures_keep_their_own_errno() {
             matches!(
                 err,
                 Error::Os {
-                    op: "mount_setattr",
+                    op: mountfd::Op::MountSetattr,
                     ..
                 }
             ),
@@ -129,7 +129,7 @@ fn without_open_tree_attr_other_failures_keep_their_own_errno() {
             matches!(
                 err,
                 Error::Os {
-                    op: "open_tree",
+                    op: mountfd::Op::OpenTree,
                     ..
                 }
             ),
@@ -179,7 +179,7 @@ fn a_kernel_without_mount_setattr_either_gives_enosys_for_attributes() {
             matches!(
                 err,
                 Error::Os {
-                    op: "mount_setattr",
+                    op: mountfd::Op::MountSetattr,
                     ..
                 }
             ),
@@ -404,7 +404,7 @@ fn child_user_namespace_limit() {
         matches!(
             err,
             Error::Os {
-                op: "clone(CLONE_NEWUSER)",
+                op: mountfd::Op::CloneUserNs,
                 ..
             }
         ),

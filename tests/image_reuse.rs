@@ -258,10 +258,14 @@ fn an_overlapping_different_range_is_refused_naming_the_device() {
                 offset,
                 size_limit,
                 errno,
+                ..
             } => {
                 assert_eq!(device, &dev_a);
                 assert_eq!(image, &img);
-                assert_eq!((*offset, *size_limit, *errno), (0, len, libc::EBUSY));
+                assert_eq!(
+                    (*offset, *size_limit, errno.raw_os_error()),
+                    (0, len, libc::EBUSY)
+                );
             }
             other => panic!("expected LoopInUse, got {other:?}"),
         }
@@ -313,7 +317,7 @@ fn read_write_on_a_read_only_device_is_refused_naming_the_device() {
         match &err {
             Error::LoopInUse { device, errno, .. } => {
                 assert_eq!(device, &loop_path(&devs[0]));
-                assert_eq!(*errno, libc::EROFS);
+                assert_eq!(errno.raw_os_error(), libc::EROFS);
             }
             other => panic!("expected LoopInUse, got {other:?}"),
         }
@@ -341,7 +345,7 @@ fn read_write_on_a_read_only_device_is_refused_naming_the_device() {
         .unwrap();
         let err = mount_image(&img, "ext4", &MountAttr::new()).unwrap_err();
         assert!(
-            matches!(&err, Error::LoopInUse { device, errno: libc::EROFS, .. } if device == held.path()),
+            matches!(&err, Error::LoopInUse { device, errno, .. } if device == held.path() && errno.raw_os_error() == libc::EROFS),
             "{err:?}"
         );
         drop(held);

@@ -432,6 +432,7 @@ fn a_setting_the_device_does_not_show_is_a_loop_mismatch_and_the_device_is_relea
                 setting,
                 asked,
                 actual,
+                ..
             } => {
                 assert!(device.to_str().unwrap().starts_with("/dev/loop"));
                 assert_eq!((*setting, *asked, *actual), ("read-only", 0, 1));

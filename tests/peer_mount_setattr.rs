@@ -146,7 +146,7 @@ fn the_initial_user_namespace_cannot_idmap_a_mount() {
             matches!(
                 err,
                 Error::Os {
-                    op: "open_tree_attr",
+                    op: mountfd::Op::OpenTreeAttr,
                     ..
                 }
             ),
@@ -509,7 +509,7 @@ fn child_in_a_user_namespace_without_rights_over_the_mounts() {
         matches!(
             err,
             Error::Os {
-                op: "open_tree",
+                op: mountfd::Op::OpenTree,
                 ..
             }
         ),

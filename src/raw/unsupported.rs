@@ -5,7 +5,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use crate::raw::abi::mount_attr;
-use crate::{Error, Result};
+use crate::{Error, Op, Result};
 
 fn unsupported<T>(op: &'static str) -> Result<T> {
     Err(Error::Unsupported { op })
@@ -30,11 +30,11 @@ pub(crate) fn open_tree_attr(
     _: u32,
     _: &mount_attr,
 ) -> Result<OwnedFd> {
-    unsupported("open_tree_attr")
+    unsupported(Op::OpenTreeAttr)
 }
 
 pub(crate) fn open_tree_clone(_: BorrowedFd<'_>, _: &Path, _: bool) -> Result<OwnedFd> {
-    unsupported("open_tree")
+    unsupported(Op::OpenTree)
 }
 
 pub(crate) fn mount_setattr_fd(_: BorrowedFd<'_>, _: u32, _: &mount_attr) -> Result<(), i32> {
@@ -42,41 +42,41 @@ pub(crate) fn mount_setattr_fd(_: BorrowedFd<'_>, _: u32, _: &mount_attr) -> Res
 }
 
 pub(crate) fn attach(_: BorrowedFd<'_>, _: BorrowedFd<'_>, _: &Path) -> Result<()> {
-    unsupported("move_mount")
+    unsupported(Op::MoveMount)
 }
 
 pub(crate) fn create_userns(_: &[u8], _: &[u8]) -> Result<OwnedFd> {
-    unsupported("clone(CLONE_NEWUSER)")
+    unsupported(Op::CloneUserNs)
 }
 
 pub(crate) fn open_userns(_: &Path) -> Result<OwnedFd> {
-    unsupported("user namespaces")
+    unsupported(Op::NsGetNstype)
 }
 
 pub(crate) fn check_userns(_: BorrowedFd<'_>) -> Result<()> {
-    unsupported("user namespaces")
+    unsupported(Op::NsGetNstype)
 }
 
 pub(crate) mod fs {
     use super::*;
 
     pub(crate) fn fsopen(_: &str) -> Result<OwnedFd> {
-        unsupported("fsopen")
+        unsupported(Op::Fsopen)
     }
     pub(crate) fn set_flag(_: BorrowedFd<'_>, _: &str) -> Result<()> {
-        unsupported("fsconfig")
+        unsupported(Op::FsconfigSetString)
     }
     pub(crate) fn set_string(_: BorrowedFd<'_>, _: &str, _: &str) -> Result<()> {
-        unsupported("fsconfig")
+        unsupported(Op::FsconfigSetString)
     }
     pub(crate) fn set_fd(_: BorrowedFd<'_>, _: &str, _: BorrowedFd<'_>) -> Result<()> {
-        unsupported("fsconfig")
+        unsupported(Op::FsconfigSetString)
     }
     pub(crate) fn set_path(_: BorrowedFd<'_>, _: &str, _: &Path) -> Result<()> {
-        unsupported("fsconfig")
+        unsupported(Op::FsconfigSetString)
     }
-    pub(crate) fn create_and_mount(_: BorrowedFd<'_>, _: &str, _: u32) -> Result<OwnedFd> {
-        unsupported("fsmount")
+    pub(crate) fn create_and_mount(_: BorrowedFd<'_>, _: u32) -> Result<OwnedFd> {
+        unsupported(Op::Fsmount)
     }
 }
 
@@ -100,22 +100,22 @@ pub(crate) mod loop_dev {
         _: Option<&Path>,
         _: &LoopOptions,
     ) -> Result<Attached> {
-        unsupported("ioctl(LOOP_CONFIGURE)")
+        unsupported(Op::LoopConfigure)
     }
     pub(crate) fn open_control() -> Result<OwnedFd> {
-        unsupported("open(/dev/loop-control)")
+        unsupported(Op::Open)
     }
     pub(crate) fn lock_control(_: BorrowedFd<'_>) -> Result<()> {
-        unsupported("flock")
+        unsupported(Op::Flock)
     }
     pub(crate) fn open_bound(_: u32) -> Result<Option<(OwnedFd, PathBuf, LoopStatus)>> {
-        unsupported("ioctl(LOOP_GET_STATUS64)")
+        unsupported(Op::LoopGetStatus64)
     }
     pub(crate) fn status(_: BorrowedFd<'_>, _: &Path) -> Result<LoopStatus> {
-        unsupported("ioctl(LOOP_GET_STATUS64)")
+        unsupported(Op::LoopGetStatus64)
     }
     pub(crate) fn detach(_: BorrowedFd<'_>, _: &Path) -> Result<()> {
-        unsupported("ioctl(LOOP_CLR_FD)")
+        unsupported(Op::LoopClrFd)
     }
 }
 
@@ -162,15 +162,19 @@ pub(crate) mod path {
     }
 
     pub(crate) fn resolve(_: BorrowedFd<'_>, _: &Path, _: Follow) -> Result<Resolved> {
-        unsupported("open(O_PATH)")
+        unsupported(Op::Open)
     }
     pub(crate) fn stat_resolved(_: OwnedFd, _: &Path) -> Result<Resolved> {
-        unsupported("fstat")
+        unsupported(Op::Fstat)
     }
     pub(crate) fn fd_path(_: BorrowedFd<'_>) -> String {
         String::new()
     }
     pub(crate) fn reopen(_: &Resolved, _: bool, _: &Path) -> Result<OwnedFd> {
-        unsupported("open")
+        unsupported(Op::Open)
     }
+}
+
+pub(crate) fn has_cap_sys_admin() -> bool {
+    false
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::last_errno;
-use crate::{Error, LoopOptions, LoopStatus, Result};
+use crate::{Error, LoopOptions, LoopStatus, Op, Result};
 
 /// `LO_NAME_SIZE`: the length of the name fields of `loop_info64`.
 const LO_NAME_SIZE: usize = 64;
@@ -226,7 +226,7 @@ const CONTROL: &str = "/dev/loop-control";
 /// Opens `/dev/loop-control`, read-write and close-on-exec.
 pub(crate) fn open_control() -> Result<OwnedFd> {
     let control = Path::new(CONTROL);
-    open_rdwr(control).map_err(|e| Error::os_at("open", control, e))
+    open_rdwr(control).map_err(|e| Error::os_at(Op::Open, control, e))
 }
 
 /// `flock(loop-control, LOCK_EX)`: waits until no other process (or thread,
@@ -242,7 +242,7 @@ pub(crate) fn lock_control(ctl: BorrowedFd<'_>) -> Result<()> {
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => {
                 return Err(Error::os_at(
-                    "flock(LOCK_EX)",
+                    Op::Flock,
                     Path::new(CONTROL),
                     e.raw_os_error(),
                 ))
@@ -270,7 +270,7 @@ pub(crate) fn open_bound(n: u32) -> Result<Option<(OwnedFd, PathBuf, LoopStatus)
     ) {
         Ok(fd) => fd,
         Err(e) if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::NXIO => return Ok(None),
-        Err(e) => return Err(Error::os_at("open", &path, e.raw_os_error())),
+        Err(e) => return Err(Error::os_at(Op::Open, &path, e.raw_os_error())),
     };
     match status(fd.as_fd(), &path) {
         Ok(st) => Ok(Some((fd, path, st))),
@@ -309,8 +309,7 @@ pub(crate) fn attach(
     let mut legacy = false;
     let mut last = None;
     for attempt in 0..ATTEMPTS {
-        let n =
-            ctl_get_free(ctl).map_err(|e| Error::os_at("ioctl(LOOP_CTL_GET_FREE)", control, e))?;
+        let n = ctl_get_free(ctl).map_err(|e| Error::os_at(Op::LoopCtlGetFree, control, e))?;
         let path = dev_path(n);
         last = Some(n);
         let dev = match open_rdwr(&path) {
@@ -321,14 +320,14 @@ pub(crate) fn attach(
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
             }
-            Err(e) => return Err(Error::os_at("open", &path, e)),
+            Err(e) => return Err(Error::os_at(Op::Open, &path, e)),
         };
         if !legacy {
             match configure(dev.as_fd(), &cfg) {
                 Ok(()) => return verified(dev, n, path, opts),
                 Err(libc::EBUSY) => continue,
                 Err(e) if configure_missing(e) => legacy = true,
-                Err(e) => return Err(Error::os_at("ioctl(LOOP_CONFIGURE)", &path, e)),
+                Err(e) => return Err(Error::os_at(Op::LoopConfigure, &path, e)),
             }
         }
         match ioctl_int(
@@ -338,7 +337,7 @@ pub(crate) fn attach(
         ) {
             Ok(_) => {}
             Err(libc::EBUSY) => continue,
-            Err(e) => return Err(Error::os_at("ioctl(LOOP_SET_FD)", &path, e)),
+            Err(e) => return Err(Error::os_at(Op::LoopSetFd, &path, e)),
         }
         // The device is bound to us now: release it on any failure.
         if let Err(e) = finish_legacy(dev.as_fd(), &path, &cfg, opts) {
@@ -349,9 +348,9 @@ pub(crate) fn attach(
     }
     // Every device we were offered was taken by someone else first.
     let op = if legacy {
-        "ioctl(LOOP_SET_FD)"
+        Op::LoopSetFd
     } else {
-        "ioctl(LOOP_CONFIGURE)"
+        Op::LoopConfigure
     };
     Err(Error::os_at(
         op,
@@ -372,7 +371,7 @@ fn finish_legacy(
 ) -> Result<()> {
     if let Some(size) = opts.block_size {
         ioctl_int(dev, LOOP_SET_BLOCK_SIZE, libc::c_ulong::from(size))
-            .map_err(|e| Error::os_at("ioctl(LOOP_SET_BLOCK_SIZE)", path, e))?;
+            .map_err(|e| Error::os_at(Op::LoopSetBlockSize, path, e))?;
     }
     let mut info = cfg.info;
     // LOOP_SET_STATUS64 cannot set these; they are applied separately.
@@ -385,7 +384,7 @@ fn finish_legacy(
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(25));
             }
-            Err(e) => return Err(Error::os_at("ioctl(LOOP_SET_STATUS64)", path, e)),
+            Err(e) => return Err(Error::os_at(Op::LoopSetStatus64, path, e)),
         }
     }
     if opts.direct_io {
@@ -393,7 +392,7 @@ fn finish_legacy(
         // backing file cannot do it, accept a refusal (EINVAL) here.
         match ioctl_int(dev, LOOP_SET_DIRECT_IO, 1) {
             Ok(_) | Err(libc::EINVAL) => {}
-            Err(e) => return Err(Error::os_at("ioctl(LOOP_SET_DIRECT_IO)", path, e)),
+            Err(e) => return Err(Error::os_at(Op::LoopSetDirectIo, path, e)),
         }
     }
     Ok(())
@@ -417,7 +416,7 @@ fn verified(dev: OwnedFd, number: u32, path: PathBuf, opts: &LoopOptions) -> Res
 }
 
 fn check(dev: BorrowedFd<'_>, path: &Path, opts: &LoopOptions) -> Result<()> {
-    let info = get_status64(dev).map_err(|e| Error::os_at("ioctl(LOOP_GET_STATUS64)", path, e))?;
+    let info = get_status64(dev).map_err(|e| Error::os_at(Op::LoopGetStatus64, path, e))?;
     let flag = |f: u32| u64::from(info.lo_flags & f != 0);
     let checks = [
         ("offset", opts.offset, info.lo_offset),
@@ -445,7 +444,7 @@ fn check(dev: BorrowedFd<'_>, path: &Path, opts: &LoopOptions) -> Result<()> {
     }
     if let Some(size) = opts.block_size {
         let actual = rustix::fs::ioctl_blksszget(dev)
-            .map_err(|e| Error::os_at("ioctl(BLKSSZGET)", path, e.raw_os_error()))?;
+            .map_err(|e| Error::os_at(Op::BlkSszGet, path, e.raw_os_error()))?;
         if actual != size {
             return Err(Error::LoopMismatch {
                 device: path.to_owned(),
@@ -460,9 +459,9 @@ fn check(dev: BorrowedFd<'_>, path: &Path, opts: &LoopOptions) -> Result<()> {
 
 /// `ioctl(dev, LOOP_GET_STATUS64)`, as the crate's [`LoopStatus`].
 pub(crate) fn status(dev: BorrowedFd<'_>, path: &Path) -> Result<LoopStatus> {
-    let info = get_status64(dev).map_err(|e| Error::os_at("ioctl(LOOP_GET_STATUS64)", path, e))?;
+    let info = get_status64(dev).map_err(|e| Error::os_at(Op::LoopGetStatus64, path, e))?;
     let block_size = rustix::fs::ioctl_blksszget(dev)
-        .map_err(|e| Error::os_at("ioctl(BLKSSZGET)", path, e.raw_os_error()))?;
+        .map_err(|e| Error::os_at(Op::BlkSszGet, path, e.raw_os_error()))?;
     Ok(LoopStatus {
         number: info.lo_number,
         offset: info.lo_offset,
@@ -490,7 +489,7 @@ pub(crate) fn status(dev: BorrowedFd<'_>, path: &Path) -> Result<LoopStatus> {
 pub(crate) fn detach(dev: BorrowedFd<'_>, path: &Path) -> Result<()> {
     ioctl_int(dev, LOOP_CLR_FD, 0)
         .map(drop)
-        .map_err(|e| Error::os_at("ioctl(LOOP_CLR_FD)", path, e))
+        .map_err(|e| Error::os_at(Op::LoopClrFd, path, e))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ pub(crate) use userns::*;
 
 use std::path::Path;
 
-use crate::{Error, Result};
+use crate::{Error, Op, Result};
 
 /// `_IOC_NONE << _IOC_DIRSHIFT`: the direction bits of an `_IO` request.
 /// Zero in the generic `<asm-generic/ioctl.h>`; powerpc, mips and sparc
@@ -40,13 +40,21 @@ pub(crate) fn last_errno() -> i32 {
 }
 
 /// Converts a rustix errno into the crate's error, naming the call and path.
-pub(crate) fn os_err(op: &'static str, path: Option<&Path>, e: rustix::io::Errno) -> Error {
-    Error::Os {
-        op,
-        path: path.map(Path::to_owned),
-        errno: e.raw_os_error(),
-        kernel_message: None,
+pub(crate) fn os_err(op: Op, path: Option<&Path>, e: rustix::io::Errno) -> Error {
+    let err = Error::os(op, e.raw_os_error());
+    match path {
+        Some(p) => err.at(p),
+        None => err,
     }
+}
+
+/// Whether the calling thread has `CAP_SYS_ADMIN` in its effective set, which
+/// every mounting call needs (an `EPERM` without it is explained so).
+pub(crate) fn has_cap_sys_admin() -> bool {
+    rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.effective
+            .contains(rustix::thread::CapabilitySet::SYS_ADMIN)
+    })
 }
 
 /// Runs `f` with `path` as a NUL-terminated string, on the stack when short.
@@ -84,14 +92,7 @@ pub(crate) fn page_size() -> usize {
 
 /// Whether an error from `open_tree_attr` means the kernel lacks the call.
 pub(crate) fn open_tree_attr_missing(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Os {
-            op: "open_tree_attr",
-            errno: libc::ENOSYS,
-            ..
-        }
-    )
+    e.op() == Some(Op::OpenTreeAttr) && e.errno() == Some(libc::ENOSYS)
 }
 
 /// `NSFS_MAGIC` from `<linux/magic.h>`: the `f_type` of a namespace file.
@@ -117,7 +118,7 @@ pub(crate) fn open_userns(path: &Path) -> Result<std::os::fd::OwnedFd> {
     if r.kind != Kind::File {
         return Err(not_userns(format!("it is {}", r.kind.describe())));
     }
-    let fs = rustix::fs::fstatfs(&r.fd).map_err(|e| os_err("fstatfs", Some(path), e))?;
+    let fs = rustix::fs::fstatfs(&r.fd).map_err(|e| os_err(Op::Fstatfs, Some(path), e))?;
     if fs.f_type as u64 != NSFS_MAGIC {
         return Err(not_userns("it is not a namespace file".into()));
     }
@@ -127,7 +128,7 @@ pub(crate) fn open_userns(path: &Path) -> Result<std::os::fd::OwnedFd> {
             what,
             reason: format!("{}: {reason}", path.display()),
         },
-        e => e.with_path(path),
+        e => e.at(path),
     })?;
     Ok(fd)
 }
@@ -140,7 +141,7 @@ pub(crate) fn check_userns(fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
             "user namespace",
             "the fd does not refer to a user namespace",
         )),
-        Err(errno) => Err(Error::os("ioctl(NS_GET_NSTYPE)", errno)),
+        Err(errno) => Err(Error::os(Op::NsGetNstype, errno)),
     }
 }
 #[cfg(test)]

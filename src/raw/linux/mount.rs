@@ -8,7 +8,7 @@ use std::path::Path;
 use super::path::mount_target;
 use super::{last_errno, os_err, with_c_path};
 use crate::raw::abi::{self, mount_attr};
-use crate::{Error, Result};
+use crate::{Error, Op, Result};
 
 /// `open_tree_attr(dirfd, path, flags, attr, sizeof attr)`. `flags` always
 /// gains `OPEN_TREE_CLOEXEC`.
@@ -19,7 +19,7 @@ pub(crate) fn open_tree_attr(
     attr: &mount_attr,
 ) -> Result<OwnedFd> {
     with_c_path(path, |c| {
-        open_tree_attr_c(dirfd, c, flags, attr).map_err(|e| Error::os_at("open_tree_attr", path, e))
+        open_tree_attr_c(dirfd, c, flags, attr).map_err(|e| Error::os_at(Op::OpenTreeAttr, path, e))
     })
 }
 
@@ -87,7 +87,7 @@ pub(crate) fn open_tree_clone(
         flags |= OpenTreeFlags::AT_RECURSIVE;
     }
     with_c_path(path, |c| {
-        open_tree(dirfd, c, flags).map_err(|e| os_err("open_tree", Some(path), e))
+        open_tree(dirfd, c, flags).map_err(|e| os_err(Op::OpenTree, Some(path), e))
     })
 }
 
@@ -112,7 +112,7 @@ pub(crate) fn attach(fd: BorrowedFd<'_>, dirfd: BorrowedFd<'_>, name: &Path) -> 
         c"",
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )
-    .map_err(|e| os_err("move_mount", Some(name), e))
+    .map_err(|e| os_err(Op::MoveMount, Some(name), e))
 }
 
 /// `_IO(0xb7, 0x3)` from `<linux/nsfs.h>`.

@@ -18,7 +18,7 @@ use std::path::Path;
 use rustix::fs::{openat, openat2, FileType, Mode, OFlags, ResolveFlags};
 
 use super::{os_err, with_c_path};
-use crate::{Error, Result};
+use crate::{Error, Op, Result};
 
 /// What an `O_PATH` fd refers to, from one `fstat`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +96,7 @@ pub(crate) fn resolve(dir: BorrowedFd<'_>, path: &Path, follow: Follow) -> Resul
             // slash did.
             let r = open_path(dir, trimmed, follow, path)?;
             if !matches!(r.kind, Kind::Dir | Kind::Symlink) {
-                return Err(os_err("open", Some(path), rustix::io::Errno::NOTDIR));
+                return Err(os_err(Op::Open, Some(path), rustix::io::Errno::NOTDIR));
             }
             return Ok(r);
         }
@@ -130,7 +130,7 @@ pub(crate) fn mount_target(dir: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> 
             }
             Ok(r.fd)
         }
-        Err(e) => Err(os_err("open", Some(path), e)),
+        Err(e) => Err(os_err(Op::Open, Some(path), e)),
     }
 }
 
@@ -158,14 +158,14 @@ fn open_path(dir: BorrowedFd<'_>, path: &Path, follow: Follow, shown: &Path) -> 
                 ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
             ),
         }
-        .map_err(|e| os_err("open", Some(shown), e))
+        .map_err(|e| os_err(Op::Open, Some(shown), e))
     })?;
     stat_resolved(fd, shown)
 }
 
 /// `fstat`s an fd the crate already holds, as [`resolve`] does.
 pub(crate) fn stat_resolved(fd: OwnedFd, path: &Path) -> Result<Resolved> {
-    let st = rustix::fs::fstat(&fd).map_err(|e| os_err("fstat", Some(path), e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| os_err(Op::Fstat, Some(path), e))?;
     let kind = match FileType::from_raw_mode(st.st_mode as _) {
         FileType::Directory => Kind::Dir,
         FileType::RegularFile => Kind::File,
@@ -208,8 +208,8 @@ pub(crate) fn reopen(r: &Resolved, write: bool, path: &Path) -> Result<OwnedFd> 
         access | OFlags::CLOEXEC | OFlags::NOCTTY,
         Mode::empty(),
     )
-    .map_err(|e| os_err("open", Some(path), e))?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| os_err("fstat", Some(path), e))?;
+    .map_err(|e| os_err(Op::Open, Some(path), e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| os_err(Op::Fstat, Some(path), e))?;
     if st.st_dev as u64 != r.dev || st.st_ino as u64 != r.ino {
         return Err(Error::invalid(
             "/proc",

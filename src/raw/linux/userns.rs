@@ -26,7 +26,7 @@ use std::ffi::c_void;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use crate::{Error, Result};
+use crate::{Error, Op, Result};
 
 /// The child only parks in `ppoll`; a few KiB would do, 16 KiB leaves margin
 /// for the libc `clone` trampoline on every architecture.
@@ -87,7 +87,7 @@ impl SignalsBlocked {
             libc::sigfillset(&mut all);
             let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
             if rc != 0 {
-                return Err(Error::os("pthread_sigmask", rc));
+                return Err(Error::os(Op::SignalMask, rc));
             }
             Ok(SignalsBlocked { old })
         }
@@ -139,7 +139,7 @@ fn with_userns_child<T>(f: impl FnOnce(&Child) -> Result<T>) -> Result<T> {
                 drop(_blocked);
                 return with_userns_child(f);
             }
-            return Err(Error::os("clone(CLONE_NEWUSER)", errno));
+            return Err(Error::os(Op::CloneUserNs, errno));
         }
         // SAFETY: with CLONE_PIDFD, a successful clone returned a new fd that
         // nothing else owns.
@@ -182,7 +182,7 @@ fn open_child_userns(child: &Child) -> Result<OwnedFd> {
         OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| super::os_err("open", Some(&path.to_path()), e))
+    .map_err(|e| super::os_err(Op::Open, Some(&path.to_path()), e))
 }
 
 /// `/proc/PID/NAME` as a NUL-terminated string, built without allocating.
@@ -237,11 +237,11 @@ fn write_proc(pid: libc::pid_t, name: &str, text: &[u8]) -> Result<()> {
         OFlags::WRONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| super::os_err("open", Some(&path.to_path()), e))?;
+    .map_err(|e| super::os_err(Op::Open, Some(&path.to_path()), e))?;
     match rustix::io::write(&fd, text) {
         Ok(n) if n == text.len() => Ok(()),
-        Ok(_) => Err(Error::os_at("write", &path.to_path(), libc::EIO)),
-        Err(e) => Err(super::os_err("write", Some(&path.to_path()), e)),
+        Ok(_) => Err(Error::os_at(Op::Write, &path.to_path(), libc::EIO)),
+        Err(e) => Err(super::os_err(Op::Write, Some(&path.to_path()), e)),
     }
 }
 
