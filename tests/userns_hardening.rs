@@ -1,0 +1,169 @@
+//! What the child that owns a new user namespace may not do to its caller,
+//! and which `/proc` its maps are written through:
+//!
+//! - every signal, glibc's internal 32 and 33 included, is blocked in the
+//!   child, and the caller's own mask is as it was;
+//! - with a `/proc` of an ancestor pid namespace (`unshare -p -f` without a
+//!   new `/proc`), the maps go to the child, not to whichever process has
+//!   the child's pid number there;
+//! - a `/proc` that is not procfs is a typed error.
+//!
+//! The tests count this process's children, so they run one at a time.
+
+mod common;
+mod leaks;
+mod reexec;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{in_private_ns, mkdir, owner};
+use mountfd::{DetachedMount, Error, FsContext, IdMap, MountAttr, UserNs};
+
+/// The `SigBlk:` mask of a `/proc/.../status` file, if it can be read.
+fn sigblk(status: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(status).ok()?;
+    let hex = text.lines().find_map(|l| l.strip_prefix("SigBlk:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// Bit of signal `n` in a `SigBlk:` mask.
+fn bit(n: u32) -> u64 {
+    1 << (n - 1)
+}
+
+#[test]
+fn helper_blocks_every_signal_and_the_callers_mask_is_kept() {
+    if !common::privileged() {
+        return;
+    }
+    let _alone = leaks::serial();
+    let map: IdMap = "0:100000:65536".parse().unwrap();
+    let stop = AtomicBool::new(false);
+    let seen = std::thread::scope(|s| {
+        let creator = s.spawn(|| {
+            // A mask of the caller's own, to see that it is kept.
+            // SAFETY: plain sigset out-parameters and a valid `how`.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR1);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
+            let before = sigblk("/proc/thread-self/status").unwrap();
+            assert_eq!(before & bit(10), bit(10));
+            let mut made = 0;
+            while !stop.load(Ordering::Relaxed) && made < 200_000 {
+                drop(UserNs::from_idmap(&map).unwrap());
+                made += 1;
+                assert_eq!(
+                    sigblk("/proc/thread-self/status").unwrap(),
+                    before,
+                    "the caller's signal mask changed"
+                );
+            }
+        });
+        // The child lives for a few tens of µs per creation: look at it then.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = None;
+        while seen.is_none() && Instant::now() < deadline && !creator.is_finished() {
+            for pid in common::children() {
+                if let Some(mask) = sigblk(&format!("/proc/{pid}/status")) {
+                    seen = Some(mask);
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        creator.join().unwrap();
+        seen
+    });
+    let mask = seen.expect("never saw the child alive");
+    // SIGKILL (9) and SIGSTOP (19) cannot be blocked; all else is.
+    let all = !(bit(9) | bit(19));
+    assert_eq!(
+        mask & (bit(32) | bit(33)),
+        bit(32) | bit(33),
+        "signals 32 and 33 are open in the child: SigBlk {mask:016x}"
+    );
+    assert_eq!(mask, all, "SigBlk of the child: {mask:016x}");
+}
+
+#[test]
+fn proc_that_is_not_procfs_is_a_typed_error() {
+    let _alone = leaks::serial();
+    in_private_ns(|_| {
+        let before = leaks::Snapshot::take();
+        // In this thread's mount namespace only.
+        FsContext::new("tmpfs")
+            .unwrap()
+            .mount(&MountAttr::new())
+            .unwrap()
+            .attach("/proc")
+            .unwrap();
+        let map: IdMap = "0:100000:65536".parse().unwrap();
+        let err = UserNs::from_idmap(&map).unwrap_err();
+        assert!(
+            matches!(&err, Error::ProcUnusable { path, .. } if path == std::path::Path::new("/proc")),
+            "{err:?}"
+        );
+        // SAFETY: a NUL-terminated path and integer flags.
+        assert_eq!(
+            unsafe { libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) },
+            0
+        );
+        before.assert_unchanged("a failed UserNs::from_idmap", Duration::from_secs(1));
+    });
+}
+
+/// `unshare --pid --fork` without `--mount-proc`: this binary runs as pid 1
+/// of a new pid namespace and `/proc` is still the host's, where the pid
+/// `clone` returns (2, say) is some other process (`kthreadd`).
+#[test]
+fn proc_of_an_ancestor_pid_namespace_gets_the_maps_to_the_right_process() {
+    if !common::privileged() {
+        return;
+    }
+    let _alone = leaks::serial();
+    let name = "in_a_new_pid_namespace_with_the_hosts_proc";
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--"])
+        .arg(exe)
+        .args(["--exact", name, "--ignored", "--nocapture"])
+        .arg("--test-threads=1")
+        .env(reexec::CHILD_ENV, name)
+        .env_remove("RUST_TEST_THREADS")
+        .output()
+        .expect("run unshare(1)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "the child half of the test above; inert unless it runs it"]
+fn in_a_new_pid_namespace_with_the_hosts_proc() {
+    if !reexec::is_child("in_a_new_pid_namespace_with_the_hosts_proc") {
+        return;
+    }
+    assert_eq!(std::process::id(), 1, "not pid 1 of a new pid namespace");
+    in_private_ns(|dir| {
+        let (src, dst) = (mkdir(dir, "src"), mkdir(dir, "dst"));
+        let map: IdMap = "0:100000:65536".parse().unwrap();
+        // Either the maps asked for, or the typed error; never other maps.
+        match UserNs::from_idmap(&map) {
+            Ok(ns) => {
+                DetachedMount::clone_tree_idmapped(&src, false, &ns)
+                    .unwrap()
+                    .attach(&dst)
+                    .unwrap();
+                assert_eq!(owner(&dst), (100000, 100000));
+            }
+            Err(e) => panic!("the host's /proc shows this pid namespace: {e:?}"),
+        }
+    });
+}
