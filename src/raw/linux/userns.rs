@@ -55,7 +55,8 @@
 //!
 //! The hot path makes the bare C sequence's system calls (`clone`, one
 //! `open`+`write`+`close` per map, kill, reap), the two `rt_sigprocmask`
-//! calls and the `/proc` lookup above. The namespace fd comes from
+//! calls, `getpid`, and the `/proc` lookup above (`open`+`fstatfs`+`close`
+//! of `/proc`, `open`+`read`+`close` of the fdinfo). The namespace fd comes from
 //! `ioctl(pidfd, PIDFD_GET_USER_NAMESPACE)`, which skips the
 //! `/proc/PID/ns/user` path walk; before Linux 6.11 it falls back to that
 //! path, once and for all.
@@ -113,10 +114,11 @@ const CLOSE_RANGE_UNSHARE: usize = 1 << 1;
 /// instead of copying it, and this gives it a fresh empty table of its own
 /// (`fs/file.c`, `__close_range`: with `CLOSE_RANGE_UNSHARE` and the whole
 /// range, `unshare_fd` copies no fd at all) without closing anything in the
-/// caller's. Measured with 10,000 open fds, 2,000 creations in release:
-/// `CLONE_FILES` + this call takes 47 µs each, a copied table (no
-/// `CLONE_FILES`) + `close_range(0, ~0U, 0)` 260 µs each, as `dup_fd` and
-/// the closes take a reference on every file and drop it again.
+/// caller's. Measured with 10,000 open fds (release, 2,000 creations, best
+/// of 5, on a busy 2-core VM): a copied table (no `CLONE_FILES`) +
+/// `close_range(0, ~0U, 0)` costs about 620 µs per creation, as `dup_fd`
+/// and the closes take and drop a reference on every file; `CLONE_FILES` +
+/// this call about 80-150 µs, the same as with no fds open.
 ///
 /// Before Linux 5.9 the call fails with ENOSYS and the child keeps sharing
 /// the table, as a thread would, until it dies with its creator. On
@@ -345,13 +347,7 @@ fn open_child_userns(child: &Child, dir: &ChildDir) -> Result<OwnedFd> {
             PIDFD_USERNS.store(false, Relaxed);
         }
     }
-    let fd = openat(
-        &dir.fd,
-        c"ns/user",
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| super::os_err("open", Some(&dir.path("ns/user")), e))?;
+    let fd = dir.open("ns/user", OFlags::RDONLY)?;
     super::check_userns(fd.as_fd()).map_err(|e| e.with_path(&dir.path("ns/user")))?;
     Ok(fd)
 }
@@ -395,13 +391,29 @@ fn decimal(n: u32) -> ([u8; 10], usize) {
     (digits, start)
 }
 
-/// The child's directory in the mounted `/proc`, and its pid there.
+/// The child as the mounted `/proc` shows it: an fd of that procfs
+/// instance and the child's pid in its pid namespace. The child's files are
+/// opened as `PID/NAME` relative to the fd, one path walk each, rather than
+/// through a directory fd of their own (two system calls more).
 struct ChildDir {
-    fd: OwnedFd,
+    proc: OwnedFd,
     pid: u32,
 }
 
 impl ChildDir {
+    /// Opens `PID/name` in the child's `/proc` directory.
+    fn open(&self, name: &str, flags: OFlags) -> Result<OwnedFd> {
+        let (digits, start) = decimal(self.pid);
+        let path = ShortPath::new(&[&digits[start..], b"/", name.as_bytes()]);
+        openat(
+            &self.proc,
+            path.c_str(),
+            flags | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| super::os_err("open", Some(&self.path(name)), e))
+    }
+
     /// `/proc/PID/name`, for error messages.
     fn path(&self, name: &str) -> PathBuf {
         PathBuf::from(format!("/proc/{}/{name}", self.pid))
@@ -415,8 +427,8 @@ fn unusable(path: &str, reason: &'static str) -> Error {
     }
 }
 
-/// Opens the child's directory in the `/proc` mounted in the caller's
-/// mount namespace, by the child's pid *there*.
+/// Finds the child in the `/proc` mounted in the caller's mount namespace,
+/// by its pid *there*.
 fn open_child_dir(child: &Child) -> Result<ChildDir> {
     let proc = openat(
         rustix::fs::CWD,
@@ -438,15 +450,7 @@ fn open_child_dir(child: &Child) -> Result<ChildDir> {
         },
         None => same_pid_ns_or_err(proc.as_fd(), child.pid)?,
     };
-    let (digits, start) = decimal(pid);
-    let fd = openat(
-        &proc,
-        ShortPath::new(&[&digits[start..]]).c_str(),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| super::os_err("open", Some(&PathBuf::from(format!("/proc/{pid}"))), e))?;
-    Ok(ChildDir { fd, pid })
+    Ok(ChildDir { proc, pid })
 }
 
 /// The `Pid:` line of `/proc/thread-self/fdinfo/PIDFD`: the child's pid in
@@ -523,15 +527,9 @@ fn same_pid_ns_or_err(proc: BorrowedFd<'_>, pid: libc::pid_t) -> Result<u32> {
 /// `write()`, as the kernel requires for `uid_map` and `gid_map`
 /// (`kernel/user_namespace.c`, `map_write`: a second write, or one at a
 /// non-zero offset, is EINVAL).
-fn write_map(dir: &ChildDir, name: &CStr, text: &[u8]) -> Result<()> {
-    let path = || dir.path(name.to_str().unwrap_or("?"));
-    let fd = openat(
-        &dir.fd,
-        name,
-        OFlags::WRONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| super::os_err("open", Some(&path()), e))?;
+fn write_map(dir: &ChildDir, name: &str, text: &[u8]) -> Result<()> {
+    let fd = dir.open(name, OFlags::WRONLY)?;
+    let path = || dir.path(name);
     match rustix::io::write(&fd, text) {
         Ok(n) if n == text.len() => Ok(()),
         Ok(_) => Err(Error::os_at("write", &path(), libc::EIO)),
@@ -544,8 +542,8 @@ fn write_map(dir: &ChildDir, name: &CStr, text: &[u8]) -> Result<()> {
 pub(crate) fn create_userns(uid_map: &[u8], gid_map: &[u8]) -> Result<OwnedFd> {
     with_userns_child(|child| {
         let dir = open_child_dir(child)?;
-        write_map(&dir, c"uid_map", uid_map)?;
-        write_map(&dir, c"gid_map", gid_map)?;
+        write_map(&dir, "uid_map", uid_map)?;
+        write_map(&dir, "gid_map", gid_map)?;
         open_child_userns(child, &dir)
     })
 }
