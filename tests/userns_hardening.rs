@@ -167,3 +167,65 @@ fn in_a_new_pid_namespace_with_the_hosts_proc() {
         }
     });
 }
+
+/// A `/proc` of a child pid namespace, in which the caller and its children
+/// are not visible: the thread enters the mount namespace of
+/// `unshare --pid --fork --mount-proc sleep`, whose `/proc` shows only that
+/// namespace. There, the pid `clone` returns may name one of its processes.
+#[test]
+fn proc_of_a_pid_namespace_that_cannot_see_the_caller_is_a_typed_error() {
+    if !common::privileged() {
+        return;
+    }
+    let _alone = leaks::serial();
+    let before = leaks::Snapshot::take();
+    let mut outer = std::process::Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+            "sleep",
+            "30",
+        ])
+        .spawn()
+        .expect("run unshare(1)");
+    // The inner `sleep`, once its own /proc is mounted and it runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let inner = loop {
+        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", outer.id()))
+            .unwrap_or_default();
+        let inner = kids.split_whitespace().next().map(str::to_owned);
+        if let Some(pid) = inner.filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
+        }) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "unshare's child never ran sleep");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mnt = std::fs::File::open(format!("/proc/{inner}/ns/mnt")).unwrap();
+    let result = in_private_ns(|_| {
+        use std::os::fd::AsRawFd;
+        // This thread has a mount namespace and fs_struct of its own, so
+        // it may enter another mount namespace.
+        // SAFETY: an fd this function owns and a namespace type.
+        assert_eq!(
+            unsafe { libc::setns(mnt.as_raw_fd(), libc::CLONE_NEWNS) },
+            0
+        );
+        let map: IdMap = "0:100000:65536".parse().unwrap();
+        UserNs::from_idmap(&map)
+    });
+    drop(mnt);
+    outer.kill().unwrap();
+    outer.wait().unwrap();
+    before.assert_unchanged("the unshare(1) child", Duration::from_secs(2));
+    if let Some(result) = result {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, Error::ProcUnusable { path, .. } if path == std::path::Path::new("/proc")),
+            "{err:?}"
+        );
+    }
+}
