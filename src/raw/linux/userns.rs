@@ -24,7 +24,8 @@
 //! surviving thread of the same process (the `execve` case, `de_thread`). So
 //! the child's first act is `PR_SET_PDEATHSIG(SIGKILL)`; the creator may have
 //! died before that, so the child then checks that `getppid()` is still the
-//! pid the creator passed it, and exits if not. Next it gives up the
+//! pid the creator passed it, and exits if not (and again once a second
+//! while it waits, see `child_main`). Next it gives up the
 //! caller's fds (`close_range(CLOSE_RANGE_UNSHARE)`), so that even in the
 //! instant between the caller's death and its own it holds no flock'd file
 //! or listening socket of the caller's.
@@ -92,14 +93,26 @@ extern "C" fn child_main(parent: *mut c_void) -> libc::c_int {
     // coming. A creator thread that died while its process lives leaves
     // the child with a sibling thread as parent, whose death (with the
     // process) does send the signal.
-    if getppid().map(|p| p.as_raw_nonzero().get() as usize) != Some(parent as usize) {
+    let parent_alive =
+        || getppid().map(|p| p.as_raw_nonzero().get() as usize) == Some(parent as usize);
+    if !parent_alive() {
         return 1;
     }
     drop_fd_table();
-    loop {
-        // Every signal is blocked: only SIGKILL (or SIGSTOP) ends this.
-        rustix::event::pause();
+    // Every signal is blocked: only SIGKILL (or SIGSTOP) wakes this early.
+    // The wake-up once a second covers the one order the check above
+    // misses: `prctl(PR_SET_PDEATHSIG)` takes no lock against an exiting
+    // parent, which may read the old `pdeath_signal` (`kernel/sys.c`, and
+    // `forget_original_parent` in `kernel/exit.c`), while `getppid()` still
+    // showed it. It costs nothing: the child normally lives for tens of µs.
+    let second = rustix::event::Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
+    while parent_alive() {
+        let _ = rustix::event::poll(&mut [], Some(&second));
     }
+    1
 }
 
 /// `close_range(2)`, Linux 5.9, the same number in every unified table.
