@@ -30,6 +30,14 @@
 //! instant between the caller's death and its own it holds no flock'd file
 //! or listening socket of the caller's.
 //!
+//! One thing is left after an `execve` on another thread: the killed child
+//! stays a zombie of the new program. A child handed to another thread of
+//! the same process keeps its exit signal 0 (`forget_original_parent` only
+//! calls `reparent_leader`, which sets `SIGCHLD`, across thread groups), so
+//! the program is not told; the zombie holds no memory and no fd, only its
+//! pid and its credentials (and with them the namespace) until the program
+//! waits with `__WALL` or exits, when init or a subreaper reaps it.
+//!
 //! The child shares the caller's memory and thread pointer, so it must not
 //! touch libc state: `errno` is the *caller's* thread-local, and a libc
 //! wrapper or `syscall()` that fails writes it. The child makes only rustix
