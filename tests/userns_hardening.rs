@@ -2,7 +2,8 @@
 //! and which `/proc` its maps are written through:
 //!
 //! - every signal, glibc's internal 32 and 33 included, is blocked in the
-//!   child, and the caller's own mask is as it was;
+//!   child, the caller's own mask is as it was, and the child holds none of
+//!   the caller's fds while it waits;
 //! - with a `/proc` of an ancestor pid namespace (`unshare -p -f` without a
 //!   new `/proc`), the maps go to the child, not to whichever process has
 //!   the child's pid number there;
@@ -33,7 +34,7 @@ fn bit(n: u32) -> u64 {
 }
 
 #[test]
-fn helper_blocks_every_signal_and_the_callers_mask_is_kept() {
+fn helper_blocks_every_signal_holds_no_fd_and_the_callers_mask_is_kept() {
     if !common::privileged() {
         return;
     }
@@ -65,17 +66,37 @@ fn helper_blocks_every_signal_and_the_callers_mask_is_kept() {
         });
         // The child lives for a few tens of µs per creation: look at it then.
         let deadline = Instant::now() + Duration::from_secs(20);
-        let mut seen = None;
-        while seen.is_none() && Instant::now() < deadline && !creator.is_finished() {
+        let (mut mask, mut empty_fd_table) = (None, false);
+        while (mask.is_none() || !empty_fd_table)
+            && Instant::now() < deadline
+            && !creator.is_finished()
+        {
             for pid in common::children() {
-                if let Some(mask) = sigblk(&format!("/proc/{pid}/status")) {
-                    seen = Some(mask);
+                let status = format!("/proc/{pid}/status");
+                if let Some(m) = sigblk(&status) {
+                    mask = Some(m);
+                }
+                // Right after `clone` the child still shares the caller's
+                // table; once it waits (asleep) it has none. A dead child
+                // shows none either: count only while it sleeps, before
+                // and after the listing.
+                let asleep = || {
+                    std::fs::read_to_string(&status)
+                        .is_ok_and(|t| t.lines().any(|l| l.starts_with("State:\tS")))
+                };
+                if asleep() {
+                    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(Iterator::count);
+                    empty_fd_table |= fds.is_ok_and(|n| n == 0) && asleep();
                 }
             }
         }
         stop.store(true, Ordering::Relaxed);
         creator.join().unwrap();
-        seen
+        assert!(
+            empty_fd_table,
+            "never saw the waiting child without the caller's fds"
+        );
+        mask
     });
     let mask = seen.expect("never saw the child alive");
     // SIGKILL (9) and SIGSTOP (19) cannot be blocked; all else is.
