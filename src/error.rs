@@ -122,6 +122,20 @@ pub enum Error {
         errno: Errno,
     },
 
+    /// `/proc` cannot show the child that owns a new user namespace while its
+    /// maps are written: it is not procfs, or it belongs to a pid namespace
+    /// in which the caller's children are not visible (`unshare -p -f`
+    /// without a new `/proc`, a host's `/proc` in a container). No namespace
+    /// is returned rather than one whose maps may be another process's.
+    #[error("{}: {reason}", path.display())]
+    #[non_exhaustive]
+    ProcUnusable {
+        /// The path that could not be used (`/proc`, `/proc/PID`).
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// The operation does not exist on this platform (anything but Linux).
     #[error("{op} is not supported on this platform")]
     #[non_exhaustive]
@@ -392,6 +406,7 @@ impl Error {
             Error::Os { path, .. } => path.as_deref(),
             Error::RemapUnsupported { path, .. } => Some(path),
             Error::LoopMismatch { device, .. } | Error::LoopInUse { device, .. } => Some(device),
+            Error::ProcUnusable { path, .. } => Some(path),
             _ => None,
         }
     }

@@ -48,7 +48,11 @@ impl UserNs {
     /// not copy the caller's address space: a child sharing the caller's
     /// memory enters the new namespace, each map is written to it in one
     /// `write()`, the namespace is opened, and the child is killed and reaped
-    /// before this returns, on every path. The returned fd is close-on-exec.
+    /// before this returns, on every path. If the caller is killed, exits or
+    /// calls `execve` on another thread meanwhile, the child dies with it
+    /// (`PR_SET_PDEATHSIG`), holding none of the caller's fds. The maps are
+    /// written through the `/proc` that is mounted, to the child as that
+    /// `/proc` numbers it. The returned fd is close-on-exec.
     ///
     /// # Errors
     ///
@@ -56,7 +60,10 @@ impl UserNs {
     /// kernel accepts (a page); [`Error::Os`] if `clone` fails (`EPERM` without
     /// `CAP_SYS_ADMIN`-equivalent rights or inside a chroot, `ENOSPC` at the
     /// `user.max_user_namespaces` limit) or the kernel rejects a map (`EPERM`
-    /// when the caller may not map those ids).
+    /// when the caller may not map those ids); [`Error::ProcUnusable`] if
+    /// the `/proc` mounted in the caller's mount namespace is not procfs or
+    /// cannot show the caller's children (it belongs to a pid namespace in
+    /// which they are not visible).
     ///
     /// # Examples
     ///

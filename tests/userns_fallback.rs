@@ -1,6 +1,6 @@
 //! The paths `UserNs::new` takes on kernels older than this one: without
 //! `PIDFD_GET_USER_NAMESPACE` (before Linux 6.11) the namespace is opened
-//! through `/proc/PID/ns/user`, and from then on no pidfd is asked for.
+//! through `/proc/PID/ns/user`, and from then on the ioctl is not tried.
 //! Alone in its test binary, because that choice is made once per process.
 
 use mountfd_testing as common;
@@ -47,7 +47,7 @@ fn without_pidfd_get_user_namespace_the_namespace_comes_from_proc() {
         assert_eq!(owner(&dst), (100000, 100000));
         drop(ns);
 
-        // Later calls no longer ask for a pidfd, and still work.
+        // Later calls no longer try the ioctl, and still work.
         for _ in 0..20 {
             let ns = UserNs::from_idmap(&map).unwrap();
             assert!(is_cloexec(&ns));
