@@ -9,8 +9,9 @@
 //!
 //! The module is split by concept: [`IdMapping`] and the names of its columns
 //! (`mapping`), the kernel's rules (`validate`), the errors (`error`), the text form
-//! (`parse`) and the `/proc` text (`proc_text`).
+//! (`parse`), the `/proc` text (`proc_text`), and composing and inverting maps (`compose`).
 
+mod compose;
 mod error;
 mod mapping;
 mod parse;
