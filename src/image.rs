@@ -4,7 +4,7 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::r#loop::{backing_size, find_reusable, open_resolved, resolve_backing};
+use crate::loop_device::{backing_size, find_reusable, open_resolved, resolve_backing};
 use crate::raw;
 use crate::raw::path::{fd_path, Kind};
 use crate::{DetachedMount, Error, FsContext, LoopDevice, LoopOptions, MountAttr, Op, Result};

@@ -288,9 +288,10 @@ impl LoopDevice {
     /// # Errors
     ///
     /// As [`attach`](Self::attach).
-    pub fn attach_fd(backing: BorrowedFd<'_>, opts: &LoopOptions) -> Result<LoopDevice> {
+    pub fn attach_fd(backing: impl AsFd, opts: &LoopOptions) -> Result<LoopDevice> {
         opts.validate()?;
         let file = backing
+            .as_fd()
             .try_clone_to_owned()
             .map(File::from)
             .map_err(|e| io_err(Op::DupFd, None, &e))?;
@@ -364,6 +365,24 @@ impl LoopDevice {
                 libc::ENXIO,
             )),
         }
+    }
+
+    /// Wraps an open fd of a bound loop device, such as one a caller opened
+    /// itself or received from another process.
+    ///
+    /// The device's number comes from `LOOP_GET_STATUS64` on the fd.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] from the ioctl: `ENXIO` for a loop device that is not
+    /// bound, `ENOTTY` for an fd that is no loop device.
+    pub fn from_fd(fd: OwnedFd) -> Result<LoopDevice> {
+        let st = raw::loop_dev::status(fd.as_fd(), Path::new("the fd"))?;
+        Ok(LoopDevice {
+            fd,
+            number: st.number,
+            path: st.path(),
+        })
     }
 
     /// Every bound loop device, with its status, in the order of their
