@@ -3,13 +3,14 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use crate::path::{self, with_c_path};
 use crate::raw::{self, abi};
 use crate::{Error, MountAttr, Op, Result, UserNs};
 
 /// A mount that is not attached anywhere yet, held by an fd.
 ///
 /// It comes from [`clone_tree`](Self::clone_tree) and friends (a copy of an
-/// existing tree) or from [`FsContext::mount`] (a new filesystem). Change its
+/// existing tree) or from [`FsContext::mount`](crate::FsContext::mount) (a new filesystem). Change its
 /// attributes, then [`attach`](Self::attach) it. Dropping it unattached
 /// unmounts it: nothing is left behind.
 #[derive(Debug)]
@@ -45,7 +46,13 @@ impl DetachedMount {
     /// See <https://man7.org/linux/man-pages/man2/open_tree.2.html>.
     #[doc(alias = "open_tree")]
     pub fn clone_tree(path: impl AsRef<Path>, recursive: bool) -> Result<Self> {
-        raw::open_tree_clone(raw::cwd(), path.as_ref(), recursive).map(DetachedMount)
+        let path = path.as_ref();
+        let flags = abi::OPEN_TREE_CLONE | if recursive { abi::AT_RECURSIVE } else { 0 };
+        with_c_path(path, |c| {
+            raw::open_tree(raw::cwd(), c, flags)
+                .map(DetachedMount)
+                .map_err(|e| Error::sys(Op::OpenTree, e).at(path))
+        })
     }
 
     /// `open_tree_attr(AT_FDCWD, path, OPEN_TREE_CLONE, {MOUNT_ATTR_IDMAP, ns})`—a
@@ -146,8 +153,17 @@ impl DetachedMount {
         if recursive {
             flags |= abi::AT_RECURSIVE;
         }
-        match raw::open_tree_attr(raw::cwd(), path, flags, &raw_attr) {
-            Err(e) if raw::open_tree_attr_missing(&e) => {
+        let cloned = with_c_path(path, |c| {
+            Ok(raw::open_tree_attr(
+                raw::cwd(),
+                c,
+                flags,
+                &raw_attr.to_bytes(),
+            ))
+        })?;
+        match cloned {
+            // Before Linux 6.15: the two-step clone, which cannot re-map.
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) && cfg!(target_os = "linux") => {
                 let tree = DetachedMount::clone_tree(path, recursive)?;
                 match tree.set_attr(attr, recursive) {
                     Err(e) if attr.is_idmapped() && e.errno() == Some(libc::EPERM) => {
@@ -160,7 +176,8 @@ impl DetachedMount {
                     Ok(()) => Ok(tree),
                 }
             }
-            r => r.map(DetachedMount),
+            Ok(fd) => Ok(DetachedMount(fd)),
+            Err(e) => Err(Error::sys_io(Op::OpenTreeAttr, Some(path), &e)),
         }
     }
 
@@ -188,8 +205,13 @@ impl DetachedMount {
     #[doc(alias = "mount_setattr")]
     pub fn set_attr(&self, attr: &MountAttr<'_>, recursive: bool) -> Result<()> {
         let flags = if recursive { abi::AT_RECURSIVE } else { 0 };
-        raw::mount_setattr_fd(self.0.as_fd(), flags, &attr.to_raw())
-            .map_err(|errno| Error::os(Op::MountSetattr, errno))
+        raw::mount_setattr(
+            self.0.as_fd(),
+            c"",
+            flags | abi::AT_EMPTY_PATH,
+            &attr.to_raw().to_bytes(),
+        )
+        .map_err(|e| Error::sys_io(Op::MountSetattr, None, &e))
     }
 
     /// Makes this mount (and its submounts, with `recursive`) read-only.
@@ -246,7 +268,10 @@ impl DetachedMount {
     ///
     /// As [`attach`](Self::attach).
     pub fn attach_at(self, dir: impl AsFd, name: impl AsRef<Path>) -> Result<()> {
-        raw::attach(self.0.as_fd(), dir.as_fd(), name.as_ref())
+        let name = name.as_ref();
+        let target = path::mount_target(dir.as_fd(), name)?;
+        raw::move_mount_onto(self.0.as_fd(), target.as_fd())
+            .map_err(|e| Error::sys(Op::MoveMount, e).at(name))
     }
 
     /// Wraps an fd that the caller knows refers to a detached mount, such

@@ -3,8 +3,9 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use crate::path::with_c_path;
 use crate::raw;
-use crate::{DetachedMount, Error, MountAttr, Result};
+use crate::{DetachedMount, Error, MountAttr, Op, Result};
 
 /// A filesystem context: `fsopen` → `fsconfig`… → `fsmount`.
 ///
@@ -53,7 +54,9 @@ impl FsContext {
                 format!("{fstype:?} is not a filesystem type name"),
             ));
         }
-        raw::fs::fsopen(fstype).map(|fd| FsContext(fd, fstype.into()))
+        raw::fs::fsopen(fstype)
+            .map(|fd| FsContext(fd, fstype.into()))
+            .map_err(|e| Error::sys(Op::Fsopen, e).in_fs(fstype))
     }
 
     /// Wraps an fd that the caller knows refers to a filesystem context
@@ -80,7 +83,8 @@ impl FsContext {
     #[doc(alias = "fsconfig")]
     pub fn set_flag(&self, key: &str) -> Result<()> {
         check_key(key)?;
-        raw::fs::set_flag(self.0.as_fd(), key).map_err(|e| e.in_fs(&self.1))
+        raw::fs::set_flag(self.0.as_fd(), key)
+            .map_err(|e| self.error(Op::FsconfigSetFlag, Some(key), e))
     }
 
     /// `fsconfig(FSCONFIG_SET_STRING, key, value)`—sets a string option.
@@ -96,7 +100,8 @@ impl FsContext {
                 format!("{value:?} contains a NUL byte"),
             ));
         }
-        raw::fs::set_string(self.0.as_fd(), key, value).map_err(|e| e.in_fs(&self.1))
+        raw::fs::set_string(self.0.as_fd(), key, value)
+            .map_err(|e| self.error(Op::FsconfigSetString, Some(key), e))
     }
 
     /// `fsconfig(FSCONFIG_SET_FD, key, fd)`—passes an fd, such as a block
@@ -105,9 +110,10 @@ impl FsContext {
     /// # Errors
     ///
     /// [`Error::Os`] with the kernel's message if the filesystem rejects it.
-    pub fn set_fd(&self, key: &str, fd: BorrowedFd<'_>) -> Result<()> {
+    pub fn set_fd(&self, key: &str, fd: impl AsFd) -> Result<()> {
         check_key(key)?;
-        raw::fs::set_fd(self.0.as_fd(), key, fd).map_err(|e| e.in_fs(&self.1))
+        raw::fs::set_fd(self.0.as_fd(), key, fd.as_fd())
+            .map_err(|e| self.error(Op::FsconfigSetFd, Some(key), e))
     }
 
     /// `fsconfig(FSCONFIG_SET_PATH, key, path)`—passes a path resolved by
@@ -119,7 +125,10 @@ impl FsContext {
     pub fn set_path(&self, key: &str, path: impl AsRef<Path>) -> Result<()> {
         check_key(key)?;
         let path = path.as_ref();
-        raw::fs::set_path(self.0.as_fd(), key, path).map_err(|e| e.in_fs(&self.1).at(path))
+        with_c_path(path, |c| {
+            raw::fs::set_path(self.0.as_fd(), key, c)
+                .map_err(|e| self.error(Op::FsconfigSetPath, Some(key), e).at(path))
+        })
     }
 
     /// `fsconfig(FSCONFIG_CMD_CREATE)` + `fsmount`—creates the filesystem and
@@ -136,13 +145,28 @@ impl FsContext {
     /// regular file as `source`).
     #[doc(alias = "fsmount")]
     pub fn mount(self, attr: &MountAttr<'_>) -> Result<DetachedMount> {
-        let fd = raw::fs::create_and_mount(self.0.as_fd(), attr.fsmount_flags())
-            .map_err(|e| e.in_fs(&self.1))?;
+        raw::fs::create(self.0.as_fd()).map_err(|e| self.error(Op::FsconfigCreate, None, e))?;
+        let fd = raw::fs::fsmount(self.0.as_fd(), attr.fsmount_flags())
+            .map_err(|e| self.error(Op::Fsmount, None, e))?;
         let mnt = DetachedMount::from_fd(fd);
         if attr.needs_setattr_after_fsmount() {
             mnt.set_attr(attr, false)?;
         }
         Ok(mnt)
+    }
+}
+
+impl FsContext {
+    /// A failed call on this context: the option it set, if any, the
+    /// filesystem type, and what the kernel logged on the context.
+    fn error(&self, op: Op, key: Option<&str>, e: raw::Errno) -> Error {
+        let err = Error::sys(op, e)
+            .in_fs(&self.1)
+            .with_kernel_message(raw::fs::read_messages(self.0.as_fd()));
+        match key {
+            Some(k) => err.for_key(k),
+            None => err,
+        }
     }
 }
 

@@ -80,6 +80,11 @@ mod idmap;
 mod image;
 mod loop_device;
 mod overlay;
+#[cfg(target_os = "linux")]
+mod path;
+#[cfg(not(target_os = "linux"))]
+#[path = "path_unsupported.rs"]
+mod path;
 pub mod raw;
 mod userns;
 

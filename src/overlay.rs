@@ -326,7 +326,7 @@ fn set_path_layer(fs: &FsContext, key: &str, p: &Path) -> Result<()> {
                 // (`O_PATH` ones, such as detached mounts, since 6.15):
                 // the directory, and nothing else, is opened read-only.
                 Err(e) if e.errno() == Some(libc::EBADF) => {
-                    let open = raw::path::reopen(&dir, false, p)?;
+                    let open = crate::path::reopen(&dir, false, p)?;
                     fs.set_fd(key, open.as_fd())
                 }
                 r => r,
@@ -337,9 +337,9 @@ fn set_path_layer(fs: &FsContext, key: &str, p: &Path) -> Result<()> {
 
 /// `p` resolved (symlinks followed, as the kernel resolves a layer string)
 /// to an `O_PATH` fd, which must be a directory.
-fn layer_dir(p: &Path) -> Result<raw::path::Resolved> {
-    let r = raw::path::resolve(raw::cwd(), p, raw::path::Follow::All)?;
-    if r.kind != raw::path::Kind::Dir {
+fn layer_dir(p: &Path) -> Result<crate::path::Resolved> {
+    let r = crate::path::resolve(raw::cwd(), p, crate::path::Follow::All)?;
+    if r.kind != crate::path::Kind::Dir {
         return Err(Error::invalid(
             "overlay layer",
             format!("{} is {}, not a directory", p.display(), r.kind.describe()),

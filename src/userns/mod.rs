@@ -3,8 +3,20 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
+#[cfg(target_os = "linux")]
+mod create;
+#[cfg(not(target_os = "linux"))]
+mod create {
+    pub(crate) fn create_userns(_: &[u8], _: &[u8]) -> crate::Result<std::os::fd::OwnedFd> {
+        Err(crate::Error::Unsupported {
+            op: crate::Op::CloneUserNs,
+        })
+    }
+}
+
+use crate::path::{reopen, resolve, Follow, Kind};
 use crate::raw;
-use crate::{Error, IdMap, Result};
+use crate::{Error, IdMap, Op, Result};
 
 /// A user namespace, held open by an fd, used to id-map mounts.
 ///
@@ -70,7 +82,7 @@ impl UserNs {
         for (which, text) in [("uid map", uid_text), ("gid map", gid_text)] {
             check_fits_one_write(which, text)?;
         }
-        raw::create_userns(uid_text, gid_text).map(UserNs)
+        create::create_userns(uid_text, gid_text).map(UserNs)
     }
 
     /// A user namespace with the same map for uids and gids.
@@ -118,7 +130,7 @@ impl UserNs {
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<UserNs> {
         let path = path.as_ref();
-        raw::open_userns(path).map(UserNs)
+        open_userns(path).map(UserNs)
     }
 
     /// Wraps an fd that the caller knows refers to a user namespace.
@@ -127,7 +139,7 @@ impl UserNs {
     ///
     /// [`Error::InvalidInput`] if it is not a user namespace.
     pub fn from_fd(fd: OwnedFd) -> Result<UserNs> {
-        raw::check_userns(fd.as_fd())?;
+        check_userns(fd.as_fd())?;
         Ok(UserNs(fd))
     }
 }
@@ -161,4 +173,59 @@ fn check_fits_one_write(which: &'static str, text: &[u8]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `NSFS_MAGIC` from `<linux/magic.h>`: the `f_type` of a namespace file.
+const NSFS_MAGIC: u64 = linux_raw_sys::general::NSFS_MAGIC as u64;
+
+/// Opens a namespace file and checks that it is a user namespace.
+///
+/// The path (symlinks and `/proc/PID/ns/user` magic links followed) is
+/// looked up once to an `O_PATH` fd, which runs no driver's `open` and does
+/// not block on a FIFO; only a regular file on nsfs is then opened, read-only,
+/// through that fd, and `NS_GET_NSTYPE` (which an `O_PATH` fd cannot take)
+/// decides the namespace type.
+fn open_userns(path: &Path) -> Result<OwnedFd> {
+    let not_userns = |why: String| {
+        Error::invalid(
+            "user namespace",
+            format!("{}: {why}, not a user namespace", path.display()),
+        )
+    };
+    let r = resolve(raw::cwd(), path, Follow::All)?;
+    // nsfs inodes are regular files (`nsfs_init_inode` in fs/nsfs.c).
+    if r.kind != Kind::File {
+        return Err(not_userns(format!("it is {}", r.kind.describe())));
+    }
+    let fs_type = raw::fs_type(r.fd.as_fd()).map_err(|e| Error::sys(Op::Fstatfs, e).at(path))?;
+    if fs_type != NSFS_MAGIC {
+        return Err(not_userns("it is not a namespace file".into()));
+    }
+    let fd = reopen(&r, false, path)?;
+    check_userns(fd.as_fd()).map_err(|e| match e {
+        Error::InvalidInput { what, reason } => Error::InvalidInput {
+            what,
+            reason: format!("{}: {reason}", path.display()),
+        },
+        e => e.at(path),
+    })?;
+    Ok(fd)
+}
+
+/// Checks with `NS_GET_NSTYPE` that `fd` refers to a user namespace.
+pub(crate) fn check_userns(fd: BorrowedFd<'_>) -> Result<()> {
+    match raw::ns_get_nstype(fd) {
+        Ok(t) if t as u32 == linux_raw_sys::general::CLONE_NEWUSER => Ok(()),
+        Err(e) if !cfg!(target_os = "linux") => Err(Error::sys(Op::NsGetNstype, e)),
+        Ok(_) => Err(not_a_userns()),
+        Err(e) if matches!(e.raw_os_error(), libc::ENOTTY | libc::EINVAL) => Err(not_a_userns()),
+        Err(e) => Err(Error::sys(Op::NsGetNstype, e)),
+    }
+}
+
+fn not_a_userns() -> Error {
+    Error::invalid(
+        "user namespace",
+        "the fd does not refer to a user namespace",
+    )
 }
