@@ -1,17 +1,29 @@
 //! [`Overlay`]: an overlay filesystem stacked from directories or mounts.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::{raw, DetachedMount, Error, FsContext, MountAttr, Result};
 
 /// The most lower layers overlayfs stacks (`OVL_MAX_STACK`).
 const MAX_LOWERS: usize = 500;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Layer<'a> {
     Path(PathBuf),
-    Fd(BorrowedFd<'a>),
+    /// Whatever the caller passed: a `BorrowedFd`, a reference to an fd
+    /// holder, or a holder itself, kept (shared, for `Clone`) until `mount`.
+    Fd(Arc<dyn AsFd + Send + Sync + 'a>),
+}
+
+impl std::fmt::Debug for Layer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Layer::Path(p) => f.debug_tuple("Path").field(p).finish(),
+            Layer::Fd(fd) => f.debug_tuple("Fd").field(&fd.as_fd()).finish(),
+        }
+    }
 }
 
 /// An overlay filesystem: read-only lower layers, optionally under a
@@ -140,6 +152,10 @@ impl<'a> Overlay<'a> {
     /// directory, or a [`DetachedMount`] (such as an id-mapped clone that is
     /// attached nowhere).
     ///
+    /// `dir` is anything that has an fd: a `BorrowedFd`, a reference to a
+    /// handle, or the handle itself, which the overlay then holds until it
+    /// is dropped.
+    ///
     /// # Examples
     ///
     /// ```
@@ -163,8 +179,8 @@ impl<'a> Overlay<'a> {
     /// # Ok::<(), mountfd::Error>(())
     /// ```
     #[must_use]
-    pub fn lower_fd(mut self, dir: BorrowedFd<'a>) -> Self {
-        self.lowers.push(Layer::Fd(dir));
+    pub fn lower_fd(mut self, dir: impl AsFd + Send + Sync + 'a) -> Self {
+        self.lowers.push(Layer::Fd(Arc::new(dir)));
         self
     }
 
@@ -180,10 +196,14 @@ impl<'a> Overlay<'a> {
     }
 
     /// Sets the upper layer and work directory as fds (directories, or
-    /// detached mounts of them).
+    /// detached mounts of them), given as in [`lower_fd`](Self::lower_fd).
     #[must_use]
-    pub fn upper_fd(mut self, upper: BorrowedFd<'a>, work: BorrowedFd<'a>) -> Self {
-        self.upper = Some((Layer::Fd(upper), Layer::Fd(work)));
+    pub fn upper_fd(
+        mut self,
+        upper: impl AsFd + Send + Sync + 'a,
+        work: impl AsFd + Send + Sync + 'a,
+    ) -> Self {
+        self.upper = Some((Layer::Fd(Arc::new(upper)), Layer::Fd(Arc::new(work))));
         self
     }
 
@@ -303,7 +323,7 @@ impl<'a> Overlay<'a> {
 
 fn set_layer(fs: &FsContext, key: &str, layer: &Layer<'_>) -> Result<()> {
     match layer {
-        Layer::Fd(fd) => fs.set_fd(key, *fd),
+        Layer::Fd(fd) => fs.set_fd(key, fd.as_fd()),
         Layer::Path(p) => set_path_layer(fs, key, p).map_err(|e| e.at(p)),
     }
 }
