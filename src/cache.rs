@@ -483,7 +483,7 @@ mod tests {
         let held_c = get(&cache, &c, &made);
         assert_eq!(cache.len(), 2);
         // a was forgotten but its handle still works.
-        assert!(crate::raw::check_userns(held_a.as_fd()).is_ok());
+        assert!(crate::userns::check_userns(held_a.as_fd()).is_ok());
         let new_a = get(&cache, &a, &made);
         assert!(!Arc::ptr_eq(&held_a, &new_a));
         assert_eq!(made.load(Ordering::SeqCst), 4);
@@ -552,7 +552,7 @@ mod tests {
         assert_eq!(cache.len(), 1);
         cache.clear();
         assert!(cache.is_empty());
-        assert!(crate::raw::check_userns(kept.as_fd()).is_ok());
+        assert!(crate::userns::check_userns(kept.as_fd()).is_ok());
     }
 
     #[test]

@@ -451,6 +451,26 @@ impl Error {
         }
     }
 
+    /// [`os`](Self::os) from a raw call's errno. Where the platform has no
+    /// mount API (every raw call fails with `ENOSYS`), [`Error::Unsupported`].
+    pub(crate) fn sys(op: Op, e: crate::raw::Errno) -> Self {
+        if cfg!(target_os = "linux") {
+            Self::os(op, e.raw_os_error())
+        } else {
+            Error::Unsupported { op }
+        }
+    }
+
+    /// [`sys`](Self::sys) from one of the public raw calls, which return a
+    /// `std::io::Error`.
+    pub(crate) fn sys_io(op: Op, path: Option<&Path>, e: &io::Error) -> Self {
+        if cfg!(target_os = "linux") {
+            Self::from_io(op, path, e)
+        } else {
+            Error::Unsupported { op }
+        }
+    }
+
     /// [`os`](Self::os) about the caller's path `p`.
     pub(crate) fn os_at(op: Op, p: &Path, errno: i32) -> Self {
         Self::os(op, errno).at(p)

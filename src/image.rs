@@ -4,9 +4,9 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::r#loop::{backing_size, find_reusable, open_resolved, resolve_backing};
-use crate::raw;
-use crate::raw::path::{fd_path, Kind};
+use crate::loop_device::{backing_size, find_reusable, open_resolved, resolve_backing};
+
+use crate::path::{fd_path, Kind};
 use crate::{DetachedMount, Error, FsContext, LoopDevice, LoopOptions, MountAttr, Op, Result};
 
 /// Filesystems that can only be mounted read-only. Their images get a
@@ -210,8 +210,8 @@ fn mount_image_path(
     // if there is none, with the lock that systemd also takes held from the
     // look to the binding: two callers mounting one image at once end on
     // one device, and so on one superblock.
-    let ctl = raw::loop_dev::open_control()?;
-    raw::loop_dev::lock_control(ctl.as_fd())?;
+    let ctl = crate::loop_device::open_control()?;
+    crate::loop_device::lock_control(ctl.as_fd())?;
     let (dev, reused) = match find_reusable(&r, size, &loop_opts, image)? {
         Some(dev) => (dev, true),
         None => (

@@ -68,21 +68,33 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[macro_use]
+mod handle;
+
 mod attr;
 mod cache;
+mod detached_mount;
 mod error;
-mod fd;
+mod fs_context;
 mod idmap;
 mod image;
-mod r#loop;
+mod loop_device;
 mod overlay;
+#[cfg(target_os = "linux")]
+mod path;
+#[cfg(not(target_os = "linux"))]
+#[path = "path_unsupported.rs"]
+mod path;
 pub mod raw;
+mod userns;
 
 pub use attr::{Atime, MountAttr, Propagation};
 pub use cache::{SharedUserNs, UserNsCache};
+pub use detached_mount::DetachedMount;
 pub use error::{Errno, Error, Op, Result};
-pub use fd::{DetachedMount, FsContext, UserNs};
+pub use fs_context::FsContext;
 pub use idmap::{Column, IdKind, IdMap, IdMapError, IdMapping};
 pub use image::{mount_image, mount_image_with};
+pub use loop_device::{LoopDevice, LoopOptions, LoopStatus};
 pub use overlay::Overlay;
-pub use r#loop::{LoopDevice, LoopOptions, LoopStatus};
+pub use userns::UserNs;

@@ -1,17 +1,29 @@
 //! [`Overlay`]: an overlay filesystem stacked from directories or mounts.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::{raw, DetachedMount, Error, FsContext, MountAttr, Result};
 
 /// The most lower layers overlayfs stacks (`OVL_MAX_STACK`).
 const MAX_LOWERS: usize = 500;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Layer<'a> {
     Path(PathBuf),
-    Fd(BorrowedFd<'a>),
+    /// Whatever the caller passed: a `BorrowedFd`, a reference to an fd
+    /// holder, or a holder itself, kept (shared, for `Clone`) until `mount`.
+    Fd(Arc<dyn AsFd + Send + Sync + 'a>),
+}
+
+impl std::fmt::Debug for Layer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Layer::Path(p) => f.debug_tuple("Path").field(p).finish(),
+            Layer::Fd(fd) => f.debug_tuple("Fd").field(&fd.as_fd()).finish(),
+        }
+    }
 }
 
 /// An overlay filesystem: read-only lower layers, optionally under a
@@ -140,6 +152,10 @@ impl<'a> Overlay<'a> {
     /// directory, or a [`DetachedMount`] (such as an id-mapped clone that is
     /// attached nowhere).
     ///
+    /// `dir` is anything that has an fd: a `BorrowedFd`, a reference to a
+    /// handle, or the handle itself, which the overlay then holds until it
+    /// is dropped.
+    ///
     /// # Examples
     ///
     /// ```
@@ -163,8 +179,8 @@ impl<'a> Overlay<'a> {
     /// # Ok::<(), mountfd::Error>(())
     /// ```
     #[must_use]
-    pub fn lower_fd(mut self, dir: BorrowedFd<'a>) -> Self {
-        self.lowers.push(Layer::Fd(dir));
+    pub fn lower_fd(mut self, dir: impl AsFd + Send + Sync + 'a) -> Self {
+        self.lowers.push(Layer::Fd(Arc::new(dir)));
         self
     }
 
@@ -180,10 +196,14 @@ impl<'a> Overlay<'a> {
     }
 
     /// Sets the upper layer and work directory as fds (directories, or
-    /// detached mounts of them).
+    /// detached mounts of them), given as in [`lower_fd`](Self::lower_fd).
     #[must_use]
-    pub fn upper_fd(mut self, upper: BorrowedFd<'a>, work: BorrowedFd<'a>) -> Self {
-        self.upper = Some((Layer::Fd(upper), Layer::Fd(work)));
+    pub fn upper_fd(
+        mut self,
+        upper: impl AsFd + Send + Sync + 'a,
+        work: impl AsFd + Send + Sync + 'a,
+    ) -> Self {
+        self.upper = Some((Layer::Fd(Arc::new(upper)), Layer::Fd(Arc::new(work))));
         self
     }
 
@@ -303,7 +323,7 @@ impl<'a> Overlay<'a> {
 
 fn set_layer(fs: &FsContext, key: &str, layer: &Layer<'_>) -> Result<()> {
     match layer {
-        Layer::Fd(fd) => fs.set_fd(key, *fd),
+        Layer::Fd(fd) => fs.set_fd(key, fd.as_fd()),
         Layer::Path(p) => set_path_layer(fs, key, p).map_err(|e| e.at(p)),
     }
 }
@@ -326,7 +346,7 @@ fn set_path_layer(fs: &FsContext, key: &str, p: &Path) -> Result<()> {
                 // (`O_PATH` ones, such as detached mounts, since 6.15):
                 // the directory, and nothing else, is opened read-only.
                 Err(e) if e.errno() == Some(libc::EBADF) => {
-                    let open = raw::path::reopen(&dir, false, p)?;
+                    let open = crate::path::reopen(&dir, false, p)?;
                     fs.set_fd(key, open.as_fd())
                 }
                 r => r,
@@ -337,9 +357,9 @@ fn set_path_layer(fs: &FsContext, key: &str, p: &Path) -> Result<()> {
 
 /// `p` resolved (symlinks followed, as the kernel resolves a layer string)
 /// to an `O_PATH` fd, which must be a directory.
-fn layer_dir(p: &Path) -> Result<raw::path::Resolved> {
-    let r = raw::path::resolve(raw::cwd(), p, raw::path::Follow::All)?;
-    if r.kind != raw::path::Kind::Dir {
+fn layer_dir(p: &Path) -> Result<crate::path::Resolved> {
+    let r = crate::path::resolve(raw::cwd(), p, crate::path::Follow::All)?;
+    if r.kind != crate::path::Kind::Dir {
         return Err(Error::invalid(
             "overlay layer",
             format!("{} is {}, not a directory", p.display(), r.kind.describe()),

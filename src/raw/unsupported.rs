@@ -1,14 +1,26 @@
-//! Every operation on a platform without the Linux mount API: each returns
-//! [`Error::Unsupported`], so callers need no `cfg` of their own.
+//! The raw calls on a platform without the Linux mount API: each fails with
+//! `ENOSYS`, which the crate turns into `Error::Unsupported`,
+//! so callers need no `cfg` of their own.
 
+use std::ffi::CStr;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::path::Path;
 
-use crate::raw::abi::mount_attr;
-use crate::{Error, Op, Result};
+/// An errno, as `rustix::io::Errno` is on Linux.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Errno(i32);
 
-fn unsupported<T>(op: &'static str) -> Result<T> {
-    Err(Error::Unsupported { op })
+impl Errno {
+    pub(crate) const NOSYS: Errno = Errno(libc::ENOSYS);
+
+    pub(crate) fn raw_os_error(self) -> i32 {
+        self.0
+    }
+}
+
+pub(crate) type Result<T> = std::result::Result<T, Errno>;
+
+fn nosys<T>() -> Result<T> {
+    Err(Errno::NOSYS)
 }
 
 pub(crate) fn cwd() -> BorrowedFd<'static> {
@@ -20,161 +32,111 @@ pub(crate) fn page_size() -> usize {
     4096
 }
 
-pub(crate) fn open_tree_attr_missing(_: &Error) -> bool {
+pub(crate) fn has_cap_sys_admin() -> bool {
     false
 }
 
-pub(crate) fn open_tree_attr(
-    _: BorrowedFd<'_>,
-    _: &Path,
-    _: u32,
-    _: &mount_attr,
-) -> Result<OwnedFd> {
-    unsupported(Op::OpenTreeAttr)
+/// `open_tree_attr(2)`: `ENOSYS` here.
+///
+/// # Errors
+///
+/// Always `ENOSYS`.
+pub fn open_tree_attr(_: BorrowedFd<'_>, _: &CStr, _: u32, _: &[u8]) -> std::io::Result<OwnedFd> {
+    Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
 }
 
-pub(crate) fn open_tree_clone(_: BorrowedFd<'_>, _: &Path, _: bool) -> Result<OwnedFd> {
-    unsupported(Op::OpenTree)
+/// `mount_setattr(2)`: `ENOSYS` here.
+///
+/// # Errors
+///
+/// Always `ENOSYS`.
+pub fn mount_setattr(_: BorrowedFd<'_>, _: &CStr, _: u32, _: &[u8]) -> std::io::Result<()> {
+    Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
 }
 
-pub(crate) fn mount_setattr_fd(_: BorrowedFd<'_>, _: u32, _: &mount_attr) -> Result<(), i32> {
-    Err(libc::ENOSYS)
+pub(crate) fn open_tree(_: BorrowedFd<'_>, _: &CStr, _: u32) -> Result<OwnedFd> {
+    nosys()
 }
 
-pub(crate) fn attach(_: BorrowedFd<'_>, _: BorrowedFd<'_>, _: &Path) -> Result<()> {
-    unsupported(Op::MoveMount)
+pub(crate) fn move_mount_onto(_: BorrowedFd<'_>, _: BorrowedFd<'_>) -> Result<()> {
+    nosys()
 }
 
-pub(crate) fn create_userns(_: &[u8], _: &[u8]) -> Result<OwnedFd> {
-    unsupported(Op::CloneUserNs)
+pub(crate) fn fs_type(_: BorrowedFd<'_>) -> Result<u64> {
+    nosys()
 }
 
-pub(crate) fn open_userns(_: &Path) -> Result<OwnedFd> {
-    unsupported(Op::NsGetNstype)
-}
-
-pub(crate) fn check_userns(_: BorrowedFd<'_>) -> Result<()> {
-    unsupported(Op::NsGetNstype)
+pub(crate) fn ns_get_nstype(_: BorrowedFd<'_>) -> Result<i32> {
+    nosys()
 }
 
 pub(crate) mod fs {
     use super::*;
 
     pub(crate) fn fsopen(_: &str) -> Result<OwnedFd> {
-        unsupported(Op::Fsopen)
+        nosys()
+    }
+    pub(crate) fn read_messages(_: BorrowedFd<'_>) -> Option<String> {
+        None
     }
     pub(crate) fn set_flag(_: BorrowedFd<'_>, _: &str) -> Result<()> {
-        unsupported(Op::FsconfigSetString)
+        nosys()
     }
     pub(crate) fn set_string(_: BorrowedFd<'_>, _: &str, _: &str) -> Result<()> {
-        unsupported(Op::FsconfigSetString)
+        nosys()
     }
     pub(crate) fn set_fd(_: BorrowedFd<'_>, _: &str, _: BorrowedFd<'_>) -> Result<()> {
-        unsupported(Op::FsconfigSetString)
+        nosys()
     }
-    pub(crate) fn set_path(_: BorrowedFd<'_>, _: &str, _: &Path) -> Result<()> {
-        unsupported(Op::FsconfigSetString)
+    pub(crate) fn set_path(_: BorrowedFd<'_>, _: &str, _: &CStr) -> Result<()> {
+        nosys()
     }
-    pub(crate) fn create_and_mount(_: BorrowedFd<'_>, _: u32) -> Result<OwnedFd> {
-        unsupported(Op::Fsmount)
+    pub(crate) fn create(_: BorrowedFd<'_>) -> Result<()> {
+        nosys()
+    }
+    pub(crate) fn fsmount(_: BorrowedFd<'_>, _: u32) -> Result<OwnedFd> {
+        nosys()
     }
 }
-
-// --- loop devices ---
 
 pub(crate) mod loop_dev {
-    use std::path::PathBuf;
-
-    use super::*;
-    use crate::{LoopOptions, LoopStatus};
-
-    pub(crate) struct Attached {
-        pub(crate) fd: OwnedFd,
-        pub(crate) number: u32,
-        pub(crate) path: PathBuf,
-    }
-
-    pub(crate) fn attach(
-        _: Option<BorrowedFd<'_>>,
-        _: BorrowedFd<'_>,
-        _: Option<&Path>,
-        _: &LoopOptions,
-    ) -> Result<Attached> {
-        unsupported(Op::LoopConfigure)
-    }
-    pub(crate) fn open_control() -> Result<OwnedFd> {
-        unsupported(Op::Open)
-    }
-    pub(crate) fn lock_control(_: BorrowedFd<'_>) -> Result<()> {
-        unsupported(Op::Flock)
-    }
-    pub(crate) fn open_bound(_: u32) -> Result<Option<(OwnedFd, PathBuf, LoopStatus)>> {
-        unsupported(Op::LoopGetStatus64)
-    }
-    pub(crate) fn status(_: BorrowedFd<'_>, _: &Path) -> Result<LoopStatus> {
-        unsupported(Op::LoopGetStatus64)
-    }
-    pub(crate) fn detach(_: BorrowedFd<'_>, _: &Path) -> Result<()> {
-        unsupported(Op::LoopClrFd)
-    }
-}
-
-#[allow(dead_code)]
-pub(crate) mod path {
-    use std::os::fd::{BorrowedFd, OwnedFd};
     use std::path::Path;
 
-    use super::unsupported;
-    use crate::Result;
+    use linux_raw_sys::loop_device::{loop_config, loop_info64};
 
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub(crate) enum Kind {
-        Dir,
-        File,
-        Symlink,
-        BlockDevice,
-        CharDevice,
-        Fifo,
-        Socket,
-    }
+    use super::*;
 
-    impl Kind {
-        pub(crate) fn describe(self) -> &'static str {
-            "a file"
-        }
+    pub(crate) fn ctl_get_free(_: BorrowedFd<'_>) -> Result<u32> {
+        nosys()
     }
-
-    #[derive(Debug)]
-    pub(crate) struct Resolved {
-        pub(crate) fd: OwnedFd,
-        pub(crate) kind: Kind,
-        pub(crate) dev: u64,
-        pub(crate) ino: u64,
-        pub(crate) rdev: u64,
-        pub(crate) size: u64,
+    pub(crate) fn configure(_: BorrowedFd<'_>, _: loop_config) -> Result<()> {
+        nosys()
     }
-
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub(crate) enum Follow {
-        All,
-        NotLast,
-        None,
+    pub(crate) fn set_fd(_: BorrowedFd<'_>, _: BorrowedFd<'_>) -> Result<()> {
+        nosys()
     }
-
-    pub(crate) fn resolve(_: BorrowedFd<'_>, _: &Path, _: Follow) -> Result<Resolved> {
-        unsupported(Op::Open)
+    pub(crate) fn set_status64(_: BorrowedFd<'_>, _: loop_info64) -> Result<()> {
+        nosys()
     }
-    pub(crate) fn stat_resolved(_: OwnedFd, _: &Path) -> Result<Resolved> {
-        unsupported(Op::Fstat)
+    pub(crate) fn get_status64(_: BorrowedFd<'_>) -> Result<loop_info64> {
+        nosys()
     }
-    pub(crate) fn fd_path(_: BorrowedFd<'_>) -> String {
-        String::new()
+    pub(crate) fn set_block_size(_: BorrowedFd<'_>, _: u32) -> Result<()> {
+        nosys()
     }
-    pub(crate) fn reopen(_: &Resolved, _: bool, _: &Path) -> Result<OwnedFd> {
-        unsupported(Op::Open)
+    pub(crate) fn set_direct_io(_: BorrowedFd<'_>, _: bool) -> Result<()> {
+        nosys()
     }
-}
-
-pub(crate) fn has_cap_sys_admin() -> bool {
-    false
+    pub(crate) fn clr_fd(_: BorrowedFd<'_>) -> Result<()> {
+        nosys()
+    }
+    pub(crate) fn block_size(_: BorrowedFd<'_>) -> Result<u32> {
+        nosys()
+    }
+    pub(crate) fn open_dev(_: &Path, _: bool) -> Result<OwnedFd> {
+        nosys()
+    }
+    pub(crate) fn lock_exclusive(_: BorrowedFd<'_>) -> Result<()> {
+        nosys()
+    }
 }

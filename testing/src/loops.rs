@@ -40,11 +40,6 @@ pub(crate) fn baseline() -> &'static BTreeSet<u32> {
     BASELINE.get_or_init(loop_device_numbers)
 }
 
-/// `LOOP_CTL_REMOVE`: a plain number in `<linux/loop.h>` (not built with
-/// `_IO`), so the same on every architecture.
-#[cfg(target_os = "linux")]
-const LOOP_CTL_REMOVE: libc::c_ulong = 0x4C81;
-
 /// `ioctl(loop-control, LOOP_CTL_REMOVE, n)`: deletes the unbound loop
 /// device `/dev/loopN`, so that tests leave the set of loop devices as they
 /// found it. The kernel refuses (`EBUSY`) while the device is bound or open
@@ -56,23 +51,15 @@ const LOOP_CTL_REMOVE: libc::c_ulong = 0x4C81;
 /// The failed `open` of `/dev/loop-control` or the failed `ioctl`.
 #[cfg(target_os = "linux")]
 pub fn remove_loop_device(n: u32) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
+    use rustix::ioctl::{ioctl, IntegerSetter, Opcode};
+    const OP: Opcode = linux_raw_sys::loop_device::LOOP_CTL_REMOVE as Opcode;
     let ctl = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/loop-control")?;
     // SAFETY: LOOP_CTL_REMOVE takes the device number as an integer
     // argument; no memory is passed. `ctl` stays open during the call.
-    let rc = unsafe {
-        libc::ioctl(
-            ctl.as_raw_fd(),
-            LOOP_CTL_REMOVE as _,
-            libc::c_ulong::from(n),
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    unsafe { ioctl(&ctl, IntegerSetter::<OP>::new_usize(n as usize)) }?;
     Ok(())
 }
 
@@ -113,16 +100,5 @@ pub fn remove_new_loop_devices(baseline: &BTreeSet<u32>, tag: &str) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    #[test]
-    fn loop_ctl_remove_is_the_kernels() {
-        assert_eq!(
-            super::LOOP_CTL_REMOVE,
-            libc::c_ulong::from(linux_raw_sys::loop_device::LOOP_CTL_REMOVE)
-        );
     }
 }

@@ -4,20 +4,19 @@
 //! of its own.
 
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use mountfd::raw as abi;
 
-/// The errno of the last failed call on this thread.
-fn last_errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+/// The errno of a failed call.
+fn errno(e: &std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
 }
 
 /// `mount_setattr(dirfd, path, flags, buf, buf.len())`, the attribute struct
 /// given as raw bytes (the kernel selftest `mount_setattr`'s
-/// `extensibility`: sizes other than `MOUNT_ATTR_SIZE_VER0`, non-zero tails).
+/// `extensibility`: sizes other than `MOUNT_ATTR_SIZE_VER0`, non-zero tails),
+/// through the crate's own `raw::mount_setattr`.
 ///
 /// # Errors
 ///
@@ -28,27 +27,12 @@ pub fn mount_setattr_bytes(
     flags: u32,
     buf: &[u8],
 ) -> Result<(), i32> {
-    // SAFETY: `path` is NUL-terminated and `buf` is readable for the length
-    // passed; the kernel only reads both during the call.
-    let ret = unsafe {
-        libc::syscall(
-            abi::SYS_MOUNT_SETATTR,
-            dirfd.as_raw_fd(),
-            path.as_ptr(),
-            flags,
-            buf.as_ptr(),
-            buf.len(),
-        )
-    };
-    if ret < 0 {
-        Err(last_errno())
-    } else {
-        Ok(())
-    }
+    abi::mount_setattr(dirfd, path, flags, buf).map_err(|e| errno(&e))
 }
 
 /// `open_tree_attr(dirfd, path, flags | OPEN_TREE_CLOEXEC, buf, buf.len())`,
-/// the attribute struct given as raw bytes.
+/// the attribute struct given as raw bytes, through the crate's own
+/// `raw::open_tree_attr`.
 ///
 /// # Errors
 ///
@@ -59,22 +43,7 @@ pub fn open_tree_attr_bytes(
     flags: u32,
     buf: &[u8],
 ) -> Result<OwnedFd, i32> {
-    // SAFETY: as in `mount_setattr_bytes`.
-    let ret = unsafe {
-        libc::syscall(
-            abi::SYS_OPEN_TREE_ATTR,
-            dirfd.as_raw_fd(),
-            path.as_ptr(),
-            flags | libc::O_CLOEXEC as u32,
-            buf.as_ptr(),
-            buf.len(),
-        )
-    };
-    if ret < 0 {
-        return Err(last_errno());
-    }
-    // SAFETY: the call returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+    abi::open_tree_attr(dirfd, path, flags, buf).map_err(|e| errno(&e))
 }
 
 /// Writes `text` to `path` in one `write()`, with async-signal-safe calls

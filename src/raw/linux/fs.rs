@@ -1,16 +1,16 @@
 //! Filesystem contexts: `fsopen(2)`, `fsconfig(2)`, `fsmount(2)`, with the
 //! kernel's own messages read back from the context fd.
 
+use std::ffi::CStr;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 use rustix::mount::{self, FsMountFlags, FsOpenFlags, MountAttrFlags};
 
-use crate::{Error, Op, Result};
+use super::Result;
 
 /// `fsopen(fstype, FSOPEN_CLOEXEC)`.
 pub(crate) fn fsopen(fstype: &str) -> Result<OwnedFd> {
     mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)
-        .map_err(|e| Error::os(Op::Fsopen, e.raw_os_error()).in_fs(fstype))
 }
 
 /// The messages the kernel logged on a context, oldest first, joined by
@@ -45,48 +45,36 @@ pub(crate) fn read_messages(fd: BorrowedFd<'_>) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-/// A failed call on the context `fd`, with what the kernel logged on it.
-/// `key` is the option the call set, if it set one; the caller
-/// ([`FsContext`](crate::FsContext)) adds the filesystem type and the path.
-fn ctx_err(fd: BorrowedFd<'_>, op: Op, key: Option<&str>, e: rustix::io::Errno) -> Error {
-    let err = Error::os(op, e.raw_os_error()).with_kernel_message(read_messages(fd));
-    match key {
-        Some(k) => err.for_key(k),
-        None => err,
-    }
-}
-
 /// `fsconfig(fd, FSCONFIG_SET_FLAG, key)`.
 pub(crate) fn set_flag(fd: BorrowedFd<'_>, key: &str) -> Result<()> {
-    mount::fsconfig_set_flag(fd, key).map_err(|e| ctx_err(fd, Op::FsconfigSetFlag, Some(key), e))
+    mount::fsconfig_set_flag(fd, key)
 }
 
 /// `fsconfig(fd, FSCONFIG_SET_STRING, key, value)`.
 pub(crate) fn set_string(fd: BorrowedFd<'_>, key: &str, value: &str) -> Result<()> {
     mount::fsconfig_set_string(fd, key, value)
-        .map_err(|e| ctx_err(fd, Op::FsconfigSetString, Some(key), e))
 }
 
 /// `fsconfig(fd, FSCONFIG_SET_FD, key, NULL, aux)`.
 pub(crate) fn set_fd(fd: BorrowedFd<'_>, key: &str, aux: BorrowedFd<'_>) -> Result<()> {
-    mount::fsconfig_set_fd(fd, key, aux).map_err(|e| ctx_err(fd, Op::FsconfigSetFd, Some(key), e))
+    mount::fsconfig_set_fd(fd, key, aux)
 }
 
 /// `fsconfig(fd, FSCONFIG_SET_PATH, key, path, AT_FDCWD)`.
-pub(crate) fn set_path(fd: BorrowedFd<'_>, key: &str, path: &std::path::Path) -> Result<()> {
-    super::with_c_path(path, |c| {
-        mount::fsconfig_set_path(fd, key, c, rustix::fs::CWD)
-            .map_err(|e| ctx_err(fd, Op::FsconfigSetPath, Some(key), e))
-    })
+pub(crate) fn set_path(fd: BorrowedFd<'_>, key: &str, path: &CStr) -> Result<()> {
+    mount::fsconfig_set_path(fd, key, path, rustix::fs::CWD)
 }
 
-/// `fsconfig(fd, FSCONFIG_CMD_CREATE)` then `fsmount(fd, FSMOUNT_CLOEXEC, attr_flags)`.
-pub(crate) fn create_and_mount(fd: BorrowedFd<'_>, attr_flags: u32) -> Result<OwnedFd> {
-    mount::fsconfig_create(fd).map_err(|e| ctx_err(fd, Op::FsconfigCreate, None, e))?;
+/// `fsconfig(fd, FSCONFIG_CMD_CREATE)`.
+pub(crate) fn create(fd: BorrowedFd<'_>) -> Result<()> {
+    mount::fsconfig_create(fd)
+}
+
+/// `fsmount(fd, FSMOUNT_CLOEXEC, attr_flags)`.
+pub(crate) fn fsmount(fd: BorrowedFd<'_>, attr_flags: u32) -> Result<OwnedFd> {
     mount::fsmount(
         fd,
         FsMountFlags::FSMOUNT_CLOEXEC,
         MountAttrFlags::from_bits_retain(attr_flags),
     )
-    .map_err(|e| ctx_err(fd, Op::Fsmount, None, e))
 }

@@ -1,138 +1,153 @@
 //! `open_tree_attr(2)` and `mount_setattr(2)`, which rustix does not wrap,
-//! plus thin error-naming wrappers around the rustix mount calls.
+//! the rustix mount calls the crate uses, and the namespace ioctls.
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::path::Path;
 
-use super::path::mount_target;
-use super::{last_errno, os_err, with_c_path};
-use crate::raw::abi::{self, mount_attr};
-use crate::{Error, Op, Result};
+use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
 
-/// `open_tree_attr(dirfd, path, flags, attr, sizeof attr)`. `flags` always
-/// gains `OPEN_TREE_CLOEXEC`.
-pub(crate) fn open_tree_attr(
-    dirfd: BorrowedFd<'_>,
-    path: &Path,
-    flags: u32,
-    attr: &mount_attr,
-) -> Result<OwnedFd> {
-    with_c_path(path, |c| {
-        open_tree_attr_c(dirfd, c, flags, attr).map_err(|e| Error::os_at(Op::OpenTreeAttr, path, e))
-    })
-}
+use super::super::abi;
+use super::Result;
 
-fn open_tree_attr_c(
+/// `open_tree_attr(dirfd, path, flags | OPEN_TREE_CLOEXEC, attr, attr.len())`
+/// (Linux 6.15)—clones or opens the mount at `path` and applies `attr` to
+/// it in one call.
+///
+/// `attr` is a [`mount_attr`](super::super::mount_attr) as bytes
+/// ([`mount_attr::to_bytes`](super::super::mount_attr::to_bytes)), or any
+/// size and tail a caller wants the kernel to judge (the kernel takes a
+/// larger struct whose extra bytes are zero, `copy_struct_from_user`).
+/// `DetachedMount::clone_tree_with` is the typed form.
+///
+/// # Errors
+///
+/// The kernel's errno: `ENOSYS` before Linux 6.15, `E2BIG` or `EINVAL` for
+/// a size or flag it does not take, `EPERM`, `ENOENT`.
+pub fn open_tree_attr(
     dirfd: BorrowedFd<'_>,
     path: &CStr,
     flags: u32,
-    attr: &mount_attr,
-) -> Result<OwnedFd, i32> {
+    attr: &[u8],
+) -> std::io::Result<OwnedFd> {
     let flags = flags | libc::O_CLOEXEC as u32;
-    // SAFETY: `path` is NUL-terminated, `attr` points to a live `mount_attr`
-    // of the size passed, and the kernel only reads both during the call.
+    // SAFETY: `path` is NUL-terminated and `attr` is readable for the length
+    // passed; the kernel only reads both during the call.
     let ret = unsafe {
         libc::syscall(
             abi::SYS_OPEN_TREE_ATTR,
             dirfd.as_raw_fd(),
             path.as_ptr(),
             flags,
-            attr as *const mount_attr,
-            std::mem::size_of::<mount_attr>(),
+            attr.as_ptr(),
+            attr.len(),
         )
     };
     if ret < 0 {
-        return Err(last_errno());
+        return Err(std::io::Error::last_os_error());
     }
     // SAFETY: the call returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
 }
 
-/// `mount_setattr(fd, "", AT_EMPTY_PATH | flags, attr, sizeof attr)`: changes
-/// the attributes of the mount `fd` refers to.
-pub(crate) fn mount_setattr_fd(
-    fd: BorrowedFd<'_>,
+/// `mount_setattr(dirfd, path, flags, attr, attr.len())` (Linux 5.12)—changes
+/// the attributes of the mount at `path`, with `attr` as in
+/// [`open_tree_attr`].
+/// `DetachedMount::set_attr` is the typed form.
+///
+/// # Errors
+///
+/// The kernel's errno: `EINVAL`, `E2BIG`, `EPERM` (re-mapping a mount that
+/// is already id-mapped), `ENOSYS` before Linux 5.12.
+pub fn mount_setattr(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
     flags: u32,
-    attr: &mount_attr,
-) -> Result<(), i32> {
-    // SAFETY: the empty path is a NUL-terminated static string and `attr`
-    // points to a live `mount_attr` of the size passed.
+    attr: &[u8],
+) -> std::io::Result<()> {
+    // SAFETY: as in `open_tree_attr`.
     let ret = unsafe {
         libc::syscall(
             abi::SYS_MOUNT_SETATTR,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags | abi::AT_EMPTY_PATH,
-            attr as *const mount_attr,
-            std::mem::size_of::<mount_attr>(),
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            flags,
+            attr.as_ptr(),
+            attr.len(),
         )
     };
     if ret < 0 {
-        Err(last_errno())
+        Err(std::io::Error::last_os_error())
     } else {
         Ok(())
     }
 }
 
-/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC [| AT_RECURSIVE])`.
-pub(crate) fn open_tree_clone(
-    dirfd: BorrowedFd<'_>,
-    path: &Path,
-    recursive: bool,
-) -> Result<OwnedFd> {
-    use rustix::mount::{open_tree, OpenTreeFlags};
-    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
-    if recursive {
-        flags |= OpenTreeFlags::AT_RECURSIVE;
-    }
-    with_c_path(path, |c| {
-        open_tree(dirfd, c, flags).map_err(|e| os_err(Op::OpenTree, Some(path), e))
-    })
+/// `open_tree(dirfd, path, flags | OPEN_TREE_CLOEXEC)`.
+pub(crate) fn open_tree(dirfd: BorrowedFd<'_>, path: &CStr, flags: u32) -> Result<OwnedFd> {
+    use rustix::mount::OpenTreeFlags;
+    let flags = OpenTreeFlags::from_bits_retain(flags) | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    rustix::mount::open_tree(dirfd, path, flags)
 }
 
-/// Attaches a detached mount on `name` (relative to `dirfd`): the target is
-/// resolved to an `O_PATH` fd without following its final component
-/// ([`mount_target`]), a symlink there is refused, and the mount goes on that
-/// very fd with
 /// `move_mount(fd, "", target, "", MOVE_MOUNT_F_EMPTY_PATH |
-/// MOVE_MOUNT_T_EMPTY_PATH)`.
-///
-/// The kernel refuses a *directory* mount on a symlink (`EINVAL`), but
-/// mounts a *file* over one (`do_move_mount` in fs/namespace.c only checks
-/// that both are, or both are not, directories), which would cover the
-/// link. Any other kind mismatch is the kernel's `EINVAL`.
-pub(crate) fn attach(fd: BorrowedFd<'_>, dirfd: BorrowedFd<'_>, name: &Path) -> Result<()> {
+/// MOVE_MOUNT_T_EMPTY_PATH)`: attaches the detached mount `fd` on the very
+/// file `target` refers to.
+pub(crate) fn move_mount_onto(fd: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<()> {
     use rustix::mount::{move_mount, MoveMountFlags};
-    let target = mount_target(dirfd, name)?;
     move_mount(
         fd,
         c"",
-        &target,
+        target,
         c"",
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )
-    .map_err(|e| os_err(Op::MoveMount, Some(name), e))
 }
 
-/// `_IO(0xb7, 0x3)` from `<linux/nsfs.h>`.
-const NS_GET_NSTYPE: u32 = super::IOC_NONE | (0xb7 << 8) | 3;
+/// `fstatfs(fd).f_type`: the magic number of the filesystem holding `fd`.
+pub(crate) fn fs_type(fd: BorrowedFd<'_>) -> Result<u64> {
+    rustix::fs::fstatfs(fd).map(|st| st.f_type as u64)
+}
+
+/// An `ioctl` whose argument is an integer (or unused) and whose result is
+/// the call's return value: rustix's `IntegerSetter` and `NoArg` discard it.
+struct IntIoctl<const OPCODE: Opcode>(usize);
+
+// SAFETY: the argument is an integer, never dereferenced by us; the kernel
+// reads no memory of ours through it for the opcodes `ioctl_int` is used
+// with, and the output is the return value alone.
+unsafe impl<const OPCODE: Opcode> Ioctl for IntIoctl<OPCODE> {
+    type Output = IoctlOutput;
+    const IS_MUTATING: bool = false;
+
+    fn opcode(&self) -> Opcode {
+        OPCODE
+    }
+
+    fn as_ptr(&mut self) -> *mut std::ffi::c_void {
+        self.0 as *mut std::ffi::c_void
+    }
+
+    unsafe fn output_from_ptr(
+        out: IoctlOutput,
+        _: *mut std::ffi::c_void,
+    ) -> rustix::io::Result<IoctlOutput> {
+        Ok(out)
+    }
+}
+
+/// `ioctl(fd, OPCODE, arg)` for a request whose argument is an integer (or
+/// unused) and which reads or writes no memory of ours: every request passed
+/// here is one of those (`NS_GET_NSTYPE`, `PIDFD_GET_USER_NAMESPACE`, and
+/// the loop requests `LOOP_CTL_GET_FREE`, `LOOP_SET_FD`, `LOOP_CLR_FD`,
+/// `LOOP_SET_BLOCK_SIZE`, `LOOP_SET_DIRECT_IO`). The call's return value.
+pub(crate) fn ioctl_int<const OPCODE: Opcode>(fd: BorrowedFd<'_>, arg: usize) -> Result<i32> {
+    // SAFETY: the argument is a plain integer, which the requests above take
+    // by value (an fd number, a size, a flag) or ignore; none of them
+    // dereferences it or touches our memory.
+    unsafe { rustix::ioctl::ioctl(fd, IntIoctl::<OPCODE>(arg)) }
+}
 
 /// `ioctl(fd, NS_GET_NSTYPE)`: the `CLONE_NEW*` type of a namespace fd.
-pub(crate) fn ns_get_nstype(fd: BorrowedFd<'_>) -> Result<i32, i32> {
-    // SAFETY: NS_GET_NSTYPE takes no argument and only inspects the fd.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
-    if ret < 0 {
-        Err(last_errno())
-    } else {
-        Ok(ret)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ns_get_nstype_matches_linux_raw_sys() {
-        assert_eq!(super::NS_GET_NSTYPE, linux_raw_sys::ioctl::NS_GET_NSTYPE);
-    }
+pub(crate) fn ns_get_nstype(fd: BorrowedFd<'_>) -> Result<i32> {
+    ioctl_int::<{ linux_raw_sys::ioctl::NS_GET_NSTYPE as Opcode }>(fd, 0)
 }

@@ -6,8 +6,14 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
+mod attach;
+mod reuse;
+
+pub(crate) use attach::{lock_control, open_control};
+pub(crate) use reuse::find_reusable;
+
+use crate::path::{Follow, Kind, Resolved};
 use crate::raw;
-use crate::raw::path::{Follow, Kind, Resolved};
 use crate::{Error, Op, Result};
 
 /// How a [`LoopDevice`] presents its backing file.
@@ -149,13 +155,13 @@ impl LoopStatus {
 
     /// Where the device ends in the backing file, which is `size` bytes
     /// long: the end of the file, or sooner with a size limit.
-    fn end(&self, size: u64) -> u64 {
+    pub(crate) fn end(&self, size: u64) -> u64 {
         range_end(self.offset, self.size_limit, size)
     }
 
     /// Whether the backing file is the one `r` refers to: the same inode,
     /// or for a block device the same device, whichever node names it.
-    fn backed_by(&self, r: &Resolved) -> bool {
+    pub(crate) fn backed_by(&self, r: &Resolved) -> bool {
         match r.kind {
             Kind::BlockDevice => self.backing_rdev == r.rdev,
             _ => self.backing_device == r.dev && self.backing_inode == r.ino,
@@ -166,7 +172,7 @@ impl LoopStatus {
 /// The end of the range `[offset, offset + size_limit)` of a file of `size`
 /// bytes, where a size limit of 0 means up to the end (`get_size` in
 /// `drivers/block/loop.c`).
-fn range_end(offset: u64, size_limit: u64, size: u64) -> u64 {
+pub(crate) fn range_end(offset: u64, size_limit: u64, size: u64) -> u64 {
     if size_limit == 0 {
         size
     } else {
@@ -288,9 +294,10 @@ impl LoopDevice {
     /// # Errors
     ///
     /// As [`attach`](Self::attach).
-    pub fn attach_fd(backing: BorrowedFd<'_>, opts: &LoopOptions) -> Result<LoopDevice> {
+    pub fn attach_fd(backing: impl AsFd, opts: &LoopOptions) -> Result<LoopDevice> {
         opts.validate()?;
         let file = backing
+            .as_fd()
             .try_clone_to_owned()
             .map(File::from)
             .map_err(|e| io_err(Op::DupFd, None, &e))?;
@@ -317,7 +324,7 @@ impl LoopDevice {
     ) -> Result<LoopDevice> {
         let size = backing_size(file, kind, len, name)?;
         opts.check_fits(size, name)?;
-        let dev = raw::loop_dev::attach(ctl, file.as_fd(), name, opts)?;
+        let dev = attach::attach(ctl, file.as_fd(), name, opts)?;
         Ok(LoopDevice {
             fd: dev.fd,
             number: dev.number,
@@ -356,7 +363,7 @@ impl LoopDevice {
     /// # Ok::<(), mountfd::Error>(())
     /// ```
     pub fn open(number: u32) -> Result<LoopDevice> {
-        match raw::loop_dev::open_bound(number)? {
+        match attach::open_bound(number)? {
             Some((fd, path, _)) => Ok(LoopDevice { fd, number, path }),
             None => Err(Error::os_at(
                 Op::LoopGetStatus64,
@@ -364,6 +371,24 @@ impl LoopDevice {
                 libc::ENXIO,
             )),
         }
+    }
+
+    /// Wraps an open fd of a bound loop device, such as one a caller opened
+    /// itself or received from another process.
+    ///
+    /// The device's number comes from `LOOP_GET_STATUS64` on the fd.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] from the ioctl: `ENXIO` for a loop device that is not
+    /// bound, `ENOTTY` for an fd that is no loop device.
+    pub fn from_fd(fd: OwnedFd) -> Result<LoopDevice> {
+        let st = attach::status(fd.as_fd(), Path::new("the fd"))?;
+        Ok(LoopDevice {
+            fd,
+            number: st.number,
+            path: st.path(),
+        })
     }
 
     /// Every bound loop device, with its status, in the order of their
@@ -386,7 +411,7 @@ impl LoopDevice {
     pub fn list() -> Result<Vec<LoopStatus>> {
         let mut out = Vec::new();
         for n in loop_numbers()? {
-            if let Some((_, _, st)) = raw::loop_dev::open_bound(n)? {
+            if let Some((_, _, st)) = attach::open_bound(n)? {
                 out.push(st);
             }
         }
@@ -425,7 +450,7 @@ impl LoopDevice {
     /// ```
     #[doc(alias = "losetup")]
     pub fn find(backing: impl AsRef<Path>) -> Result<Vec<LoopStatus>> {
-        let r = raw::path::resolve(raw::cwd(), backing.as_ref(), Follow::All)?;
+        let r = crate::path::resolve(raw::cwd(), backing.as_ref(), Follow::All)?;
         if !matches!(r.kind, Kind::File | Kind::BlockDevice) {
             return Ok(Vec::new());
         }
@@ -453,7 +478,7 @@ impl LoopDevice {
     /// [`Error::Os`] from the ioctl.
     #[doc(alias = "LOOP_GET_STATUS64")]
     pub fn status(&self) -> Result<LoopStatus> {
-        raw::loop_dev::status(self.fd.as_fd(), &self.path)
+        attach::status(self.fd.as_fd(), &self.path)
     }
 
     /// `ioctl(loop, LOOP_CLR_FD)`—unbinds the device from its backing file
@@ -473,7 +498,7 @@ impl LoopDevice {
     /// See [`LoopDevice`].
     #[doc(alias = "LOOP_CLR_FD")]
     pub fn detach(self) -> Result<()> {
-        raw::loop_dev::detach(self.fd.as_fd(), &self.path)
+        attach::detach(self.fd.as_fd(), &self.path)
     }
 }
 
@@ -483,7 +508,7 @@ impl LoopDevice {
 /// `open` runs its driver (a watchdog arms, a tape rewinds, a tty becomes the
 /// controlling terminal).
 pub(crate) fn resolve_backing(path: &Path) -> Result<Resolved> {
-    let r = raw::path::resolve(raw::cwd(), path, Follow::All)?;
+    let r = crate::path::resolve(raw::cwd(), path, Follow::All)?;
     match r.kind {
         Kind::File | Kind::BlockDevice => Ok(r),
         other => Err(not_a_file(
@@ -497,7 +522,7 @@ pub(crate) fn resolve_backing(path: &Path) -> Result<Resolved> {
 /// its `O_PATH` fd: no second lookup of `path`, which only names it in
 /// errors.
 pub(crate) fn open_resolved(r: &Resolved, read_only: bool, path: &Path) -> Result<File> {
-    raw::path::reopen(r, !read_only, path).map(File::from)
+    crate::path::reopen(r, !read_only, path).map(File::from)
 }
 
 fn not_a_file(path: &Path, what: &str) -> Error {
@@ -534,7 +559,7 @@ pub(crate) fn backing_size(file: &File, kind: Kind, len: u64, name: Option<&Path
 /// The numbers of the loop devices that may be bound: those in
 /// `/sys/block` with a `loop` directory (which the driver adds while the
 /// device is bound), or without sysfs every `/dev/loopN` node.
-fn loop_numbers() -> Result<Vec<u32>> {
+pub(crate) fn loop_numbers() -> Result<Vec<u32>> {
     fn numbers(dir: &Path) -> std::io::Result<Vec<u32>> {
         let mut out: Vec<u32> = std::fs::read_dir(dir)?
             .flatten()
@@ -554,179 +579,6 @@ fn loop_numbers() -> Result<Vec<u32>> {
     }
 }
 
-/// For `mount_image`: a loop device already bound to the range `opts` asks
-/// for of the file `r` refers to (`size` bytes), opened, or `None` when no
-/// device covers any of that range. The caller holds the loop-control lock,
-/// so no device for this file can be bound meanwhile by a caller that looks
-/// first as well.
-///
-/// The same range (the same offset and end) is reused: the kernel then
-/// finds the superblock already on that device and returns it, as for
-/// `mount -o loop`. An overlapping, different range is refused: a second
-/// device over the same blocks would make a second superblock, and two
-/// superblocks writing one ext4 journal corrupt it. So is a read-only device
-/// where read-write is asked for (its state cannot change while bound).
-pub(crate) fn find_reusable(
-    r: &Resolved,
-    size: u64,
-    opts: &LoopOptions,
-    image: &Path,
-) -> Result<Option<LoopDevice>> {
-    let (start, end) = (opts.offset, range_end(opts.offset, opts.size_limit, size));
-    let mut conflict = None;
-    for n in loop_numbers()? {
-        // The status is read on the fd we keep: once it shows the device
-        // bound to our file, the device stays so while the fd is open.
-        let (fd, path, st) = match raw::loop_dev::open_bound(n) {
-            Ok(Some(bound)) => bound,
-            Ok(None) => continue,
-            // A device this process may not open (a container's device
-            // cgroup, a node it may not read) is one it could not mount
-            // from either.
-            Err(e) if matches!(e.errno(), Some(libc::EACCES | libc::EPERM)) => continue,
-            Err(e) => return Err(e),
-        };
-        if !st.backed_by(r) {
-            continue;
-        }
-        match share(&st, start, end, size, opts.read_only) {
-            Share::Disjoint => {}
-            Share::Reuse => {
-                return Ok(Some(LoopDevice {
-                    fd,
-                    number: n,
-                    path,
-                }))
-            }
-            // Refused at once: this device is the one the mount needs.
-            Share::Refuse(errno @ libc::EROFS) => return Err(in_use(&st, path, image, errno)),
-            // Refused unless a device over exactly our range turns up.
-            Share::Refuse(errno) => {
-                conflict.get_or_insert_with(|| in_use(&st, path, image, errno));
-            }
-        }
-    }
-    conflict.map_or(Ok(None), Err)
-}
-
-/// What a device bound to the image means for a new mount of the range
-/// `[start, end)` of it (`size` bytes long).
-#[derive(Debug, PartialEq, Eq)]
-enum Share {
-    /// The device covers none of the range.
-    Disjoint,
-    /// The device covers exactly the range and can be mounted from.
-    Reuse,
-    /// The device cannot be shared: `EBUSY` for another range over some of
-    /// the same blocks, `EROFS` for exactly the range but read-only where
-    /// read-write is asked.
-    Refuse(i32),
-}
-
-fn share(st: &LoopStatus, start: u64, end: u64, size: u64, read_only: bool) -> Share {
-    let (st_start, st_end) = (st.offset, st.end(size));
-    if st_start == start && st_end == end {
-        if st.read_only && !read_only {
-            Share::Refuse(libc::EROFS)
-        } else {
-            Share::Reuse
-        }
-    } else if st_start < end && start < st_end {
-        Share::Refuse(libc::EBUSY)
-    } else {
-        Share::Disjoint
-    }
-}
-
-fn in_use(st: &LoopStatus, device: PathBuf, image: &Path, errno: i32) -> Error {
-    Error::LoopInUse {
-        device,
-        image: image.to_owned(),
-        offset: st.offset,
-        size_limit: st.size_limit,
-        errno: crate::Errno::from_raw(errno),
-    }
-}
-
 fn io_err(op: Op, path: Option<&Path>, e: &std::io::Error) -> Error {
     Error::from_io(op, path, e)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bound(offset: u64, size_limit: u64, read_only: bool) -> LoopStatus {
-        LoopStatus {
-            number: 0,
-            offset,
-            size_limit,
-            read_only,
-            autoclear: true,
-            direct_io: false,
-            partscan: false,
-            block_size: 512,
-            backing_device: 1,
-            backing_inode: 2,
-            backing_rdev: 0,
-        }
-    }
-
-    #[test]
-    fn a_size_limit_of_zero_or_past_the_end_reaches_the_end_of_the_file() {
-        assert_eq!(range_end(0, 0, 100), 100);
-        assert_eq!(range_end(10, 0, 100), 100);
-        assert_eq!(range_end(10, 20, 100), 30);
-        assert_eq!(range_end(10, 200, 100), 100);
-        assert_eq!(range_end(10, u64::MAX, 100), 100);
-    }
-
-    #[test]
-    fn the_same_range_is_reused_an_overlap_refused_and_a_disjoint_one_ignored() {
-        let size = 100;
-        // Whole file, both ways of saying "to the end".
-        assert_eq!(
-            share(&bound(0, 0, false), 0, 100, size, false),
-            Share::Reuse
-        );
-        assert_eq!(
-            share(&bound(0, 100, false), 0, 100, size, false),
-            Share::Reuse
-        );
-        assert_eq!(
-            share(&bound(0, 500, false), 0, 100, size, false),
-            Share::Reuse
-        );
-        // Read-only asked of a read-write device: shared (the kernel has
-        // the last word on the superblock); the other way round: refused.
-        assert_eq!(share(&bound(0, 0, false), 0, 100, size, true), Share::Reuse);
-        assert_eq!(share(&bound(0, 0, true), 0, 100, size, true), Share::Reuse);
-        assert_eq!(
-            share(&bound(0, 0, true), 0, 100, size, false),
-            Share::Refuse(libc::EROFS)
-        );
-        // Same start, other end; other start, same end; inside; around.
-        for (offset, limit, start, end) in [
-            (0, 50, 0, 100),
-            (10, 0, 0, 100),
-            (10, 20, 0, 100),
-            (0, 0, 10, 20),
-            (40, 20, 50, 100),
-        ] {
-            assert_eq!(
-                share(&bound(offset, limit, false), start, end, size, true),
-                Share::Refuse(libc::EBUSY),
-                "{offset}+{limit} against {start}..{end}"
-            );
-        }
-        // Side by side, either way: no block in common.
-        assert_eq!(
-            share(&bound(0, 50, false), 50, 100, size, false),
-            Share::Disjoint
-        );
-        assert_eq!(
-            share(&bound(50, 0, true), 0, 50, size, false),
-            Share::Disjoint
-        );
-    }
 }

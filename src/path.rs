@@ -17,8 +17,39 @@ use std::path::Path;
 
 use rustix::fs::{openat, openat2, FileType, Mode, OFlags, ResolveFlags};
 
-use super::{os_err, with_c_path};
 use crate::{Error, Op, Result};
+
+/// A failed call on `path`, as the crate's error.
+fn os_err(op: Op, path: Option<&Path>, e: rustix::io::Errno) -> Error {
+    let err = Error::os(op, e.raw_os_error());
+    match path {
+        Some(p) => err.at(p),
+        None => err,
+    }
+}
+
+/// Runs `f` with `path` as a NUL-terminated string, on the stack when short.
+///
+/// A path with an interior NUL is rejected as bad input, before any call.
+pub(crate) fn with_c_path<T>(
+    path: &Path,
+    f: impl FnOnce(&std::ffi::CStr) -> Result<T>,
+) -> Result<T> {
+    use rustix::path::Arg;
+    let mut inner = None;
+    let outer = path.into_with_c_str(|c| {
+        inner = Some(f(c));
+        Ok(())
+    });
+    match (outer, inner) {
+        (_, Some(r)) => r,
+        (Err(_), None) => Err(Error::invalid(
+            "path",
+            format!("{} contains a NUL byte", path.display()),
+        )),
+        (Ok(()), None) => unreachable!("into_with_c_str returned Ok without calling back"),
+    }
+}
 
 /// What an `O_PATH` fd refers to, from one `fstat`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +104,8 @@ pub(crate) enum Follow {
     /// target.
     NotLast,
     /// No component may be a symlink (`RESOLVE_NO_SYMLINKS`): `ELOOP`
-    /// otherwise.
+    /// otherwise. No caller needs it yet.
+    #[allow(dead_code)]
     None,
 }
 
