@@ -1,7 +1,7 @@
 //! [`DetachedMount`]: a mount held by an fd and not attached anywhere yet.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::path::{self, with_c_path};
 use crate::raw::{self, abi};
@@ -148,37 +148,99 @@ impl DetachedMount {
         attr: &MountAttr<'_>,
     ) -> Result<Self> {
         let path = path.as_ref();
-        let raw_attr = attr.to_raw();
-        let mut flags = abi::OPEN_TREE_CLONE;
-        if recursive {
-            flags |= abi::AT_RECURSIVE;
-        }
-        let cloned = with_c_path(path, |c| {
-            Ok(raw::open_tree_attr(
-                raw::cwd(),
-                c,
-                flags,
-                &raw_attr.to_bytes(),
-            ))
-        })?;
-        match cloned {
-            // Before Linux 6.15: the two-step clone, which cannot re-map.
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) && cfg!(target_os = "linux") => {
-                let tree = DetachedMount::clone_tree(path, recursive)?;
-                match tree.set_attr(attr, recursive) {
-                    Err(e) if attr.is_idmapped() && e.errno() == Some(libc::EPERM) => {
-                        Err(Error::RemapUnsupported {
-                            path: path.to_owned(),
-                            errno: crate::Errno::from_raw(libc::EPERM),
-                        })
-                    }
-                    Err(e) => Err(e.at(path)),
-                    Ok(()) => Ok(tree),
-                }
-            }
-            Ok(fd) => Ok(DetachedMount(fd)),
-            Err(e) => Err(Error::sys_io(Op::OpenTreeAttr, Some(path), &e)),
-        }
+        clone_with(raw::cwd(), path, 0, recursive, attr, Some(path))
+    }
+
+    /// `open_tree_attr(dir, path, OPEN_TREE_CLONE, attr)`—[`clone_tree_with`](Self::clone_tree_with)
+    /// with `path` relative to the directory fd `dir`.
+    ///
+    /// For callers that hold a directory (or a mount) open rather than a
+    /// path on the live system: a container's rootfs, a volume directory
+    /// opened once. `path` is resolved from `dir` as `openat` would (an
+    /// absolute `path` ignores `dir`; symlinks are followed); `"."` clones the
+    /// mount `dir` is on, from `dir`.
+    ///
+    /// # Errors
+    ///
+    /// As [`clone_tree_with`](Self::clone_tree_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("clone-tree-at");
+    /// # std::fs::create_dir_all(dir.join("volumes/db")).unwrap();
+    /// # std::fs::create_dir_all(dir.join("target")).unwrap();
+    /// use mountfd::{DetachedMount, MountAttr};
+    ///
+    /// let volumes = std::fs::File::open(dir.join("volumes")).unwrap();
+    /// let db = DetachedMount::clone_tree_at(&volumes, "db", false, &MountAttr::new().nodev())?;
+    /// db.attach(dir.join("target"))?;
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    #[doc(alias = "open_tree_attr")]
+    pub fn clone_tree_at(
+        dir: impl AsFd,
+        path: impl AsRef<Path>,
+        recursive: bool,
+        attr: &MountAttr<'_>,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        clone_with(dir.as_fd(), path, 0, recursive, attr, Some(path))
+    }
+
+    /// `open_tree_attr(fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE, attr)`—a
+    /// fresh clone of this tree with new attributes, this one unchanged.
+    ///
+    /// The clone is a new detached mount of the same filesystem, with the
+    /// attributes of this one changed by `attr`, in one atomic call. That
+    /// includes a new id map on a tree that has one already (which
+    /// [`set_attr`](Self::set_attr) refuses with `EPERM`): the new map
+    /// replaces the old one and applies to the ids on disk. So a filesystem
+    /// image mounted detached ([`mount_image`](crate::mount_image)) is
+    /// id-mapped, or re-mapped per service, with no staging mount on the live
+    /// system. With `recursive`, the submounts of this tree are cloned too.
+    ///
+    /// Before Linux 6.15 this falls back to `open_tree` + `mount_setattr`,
+    /// as [`clone_tree_with`](Self::clone_tree_with) does, which cannot
+    /// re-map a tree that is already id-mapped
+    /// ([`Error::RemapUnsupported`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`clone_tree_with`](Self::clone_tree_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("try-clone");
+    /// # let (data, a, b) = (dir.join("data"), dir.join("a"), dir.join("b"));
+    /// # for d in [&data, &a, &b] { std::fs::create_dir_all(d).unwrap(); }
+    /// use std::os::unix::fs::MetadataExt;
+    /// use mountfd::{DetachedMount, IdMap, MountAttr, UserNs};
+    ///
+    /// let base = UserNs::from_idmap(&"0:100000:65536".parse::<IdMap>()?)?;
+    /// let service = UserNs::from_idmap(&"0:200000:65536".parse::<IdMap>()?)?;
+    /// let tree = DetachedMount::clone_tree_idmapped(&data, false, &base)?;
+    /// // A second copy of the same tree with another map; `tree` keeps its own.
+    /// let other = tree.try_clone(false, &MountAttr::new().idmap(&service).readonly())?;
+    /// tree.attach(&a)?;
+    /// other.attach(&b)?;
+    /// assert_eq!(std::fs::metadata(&a).unwrap().uid(), 100000);
+    /// assert_eq!(std::fs::metadata(&b).unwrap().uid(), 200000);
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    #[doc(alias = "open_tree_attr")]
+    pub fn try_clone(&self, recursive: bool, attr: &MountAttr<'_>) -> Result<DetachedMount> {
+        clone_with(
+            self.0.as_fd(),
+            Path::new(""),
+            abi::AT_EMPTY_PATH,
+            recursive,
+            attr,
+            None,
+        )
     }
 
     /// `mount_setattr(fd, "", AT_EMPTY_PATH, attr)`—changes this mount's
@@ -283,4 +345,46 @@ impl DetachedMount {
     pub fn from_fd(fd: OwnedFd) -> DetachedMount {
         DetachedMount(fd)
     }
+}
+
+/// `open_tree_attr(dir, path, OPEN_TREE_CLONE | extra [| AT_RECURSIVE],
+/// attr)`, with the pre-6.15 fallback; errors name `named`.
+fn clone_with(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    extra: u32,
+    recursive: bool,
+    attr: &MountAttr<'_>,
+    named: Option<&Path>,
+) -> Result<DetachedMount> {
+    let mut flags = abi::OPEN_TREE_CLONE | extra;
+    if recursive {
+        flags |= abi::AT_RECURSIVE;
+    }
+    let name = |e: Error| match named {
+        Some(p) => e.at(p),
+        None => e,
+    };
+    with_c_path(path, |c| {
+        match raw::open_tree_attr(dir, c, flags, &attr.to_raw().to_bytes()) {
+            Ok(fd) => Ok(DetachedMount(fd)),
+            // Before Linux 6.15: the two-step clone, which cannot re-map.
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) && cfg!(target_os = "linux") => {
+                let tree = raw::open_tree(dir, c, flags)
+                    .map(DetachedMount)
+                    .map_err(|e| name(Error::sys(Op::OpenTree, e)))?;
+                match tree.set_attr(attr, recursive) {
+                    Err(e) if attr.is_idmapped() && e.errno() == Some(libc::EPERM) => {
+                        Err(Error::RemapUnsupported {
+                            path: named.map_or_else(PathBuf::new, Path::to_owned),
+                            errno: crate::Errno::from_raw(libc::EPERM),
+                        })
+                    }
+                    Err(e) => Err(name(e)),
+                    Ok(()) => Ok(tree),
+                }
+            }
+            Err(e) => Err(Error::sys_io(Op::OpenTreeAttr, named, &e)),
+        }
+    })
 }
