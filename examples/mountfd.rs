@@ -257,7 +257,8 @@ impl<'a> Target<'a> {
                 let _ = unlinkat(&self.parent, &self.name, flags);
             }
             format!("target {}: {e}", self.shown.display())
-        })
+        })?;
+        Ok(())
     }
 }
 

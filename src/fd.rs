@@ -381,7 +381,8 @@ impl DetachedMount {
     }
 
     /// `move_mount(fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH |
-    /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `target`.
+    /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `target` and returns
+    /// it as a [`Mount`](crate::Mount) (the same fd, no further call).
     ///
     /// `target` is resolved to an `O_PATH` fd, checked on that fd, and the
     /// mount goes on that same fd: what was checked is what is mounted on. Symlinks before the
@@ -406,7 +407,7 @@ impl DetachedMount {
     ///
     /// See <https://man7.org/linux/man-pages/man2/move_mount.2.html>.
     #[doc(alias = "move_mount")]
-    pub fn attach(self, target: impl AsRef<Path>) -> Result<()> {
+    pub fn attach(self, target: impl AsRef<Path>) -> Result<crate::Mount> {
         self.attach_at(raw::cwd(), target)
     }
 
@@ -424,8 +425,10 @@ impl DetachedMount {
     /// # Errors
     ///
     /// As [`attach`](Self::attach).
-    pub fn attach_at(self, dir: BorrowedFd<'_>, name: impl AsRef<Path>) -> Result<()> {
-        raw::attach(self.0.as_fd(), dir, name.as_ref())
+    pub fn attach_at(self, dir: BorrowedFd<'_>, name: impl AsRef<Path>) -> Result<crate::Mount> {
+        raw::attach(self.0.as_fd(), dir, name.as_ref())?;
+        // The fd now refers to the attached mount's root.
+        Ok(crate::Mount::from_attached(self.0))
     }
 }
 
@@ -466,6 +469,28 @@ impl From<FsContext> for OwnedFd {
 }
 
 impl FsContext {
+    /// A context `fspick` returned for a mount of `fstype`.
+    pub(crate) fn picked(fd: OwnedFd, fstype: &str) -> FsContext {
+        FsContext(fd, fstype.into())
+    }
+
+    /// `fsconfig(FSCONFIG_CMD_RECONFIGURE)`—applies the options set on a
+    /// context from [`Mount::pick`](crate::Mount::pick) to the live
+    /// superblock: a remount (`ro`, `size=` of a tmpfs, ...).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] with the kernel's message (a tmpfs too small for what
+    /// it holds: "Too small a size for current use"); `EINVAL` on a
+    /// context from [`FsContext::new`], which has no superblock yet.
+    ///
+    /// # Examples
+    ///
+    /// See [`Mount::pick`](crate::Mount::pick).
+    pub fn reconfigure(self) -> Result<()> {
+        crate::mountinfo::sys::reconfigure(self.0.as_fd()).map_err(|e| e.in_fs(&self.1))
+    }
+
     /// `fsopen(fstype, FSOPEN_CLOEXEC)`—a new context for a filesystem type.
     ///
     /// # Errors

@@ -75,6 +75,8 @@ mod fd;
 mod idmap;
 mod image;
 mod r#loop;
+mod mount;
+mod mountinfo;
 mod overlay;
 pub mod raw;
 
@@ -84,5 +86,7 @@ pub use error::{Errno, Error, Op, Result};
 pub use fd::{DetachedMount, FsContext, UserNs};
 pub use idmap::{Column, IdKind, IdMap, IdMapError, IdMapping};
 pub use image::{mount_image, mount_image_with};
+pub use mount::{is_mountpoint, unmount, unmount_tree, Mount, MountGuard, UnmountFlags};
+pub use mountinfo::{mounts, mounts_under, MountFlags, MountInfo, MountPropagation};
 pub use overlay::Overlay;
 pub use r#loop::{LoopDevice, LoopOptions, LoopStatus};

@@ -5,6 +5,7 @@ pub(crate) mod loop_dev;
 mod mount;
 #[allow(dead_code)] // `rdev`, `size`, `fd_path`: for the loop and image paths
 pub(crate) mod path;
+pub(crate) mod statmount;
 mod userns;
 
 pub(crate) use mount::*;
