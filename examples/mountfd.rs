@@ -248,16 +248,17 @@ impl<'a> Target<'a> {
     fn attach(&self, mnt: DetachedMount, kind: Kind) -> Result<(), String> {
         use rustix::fs::{unlinkat, AtFlags};
         let created = self.prepare(kind)?;
-        mnt.attach_at(self.parent.as_fd(), &self.name).map_err(|e| {
-            if created {
-                let flags = match kind {
-                    Kind::Dir => AtFlags::REMOVEDIR,
-                    Kind::File => AtFlags::empty(),
-                };
-                let _ = unlinkat(&self.parent, &self.name, flags);
-            }
-            format!("target {}: {e}", self.shown.display())
-        })?;
+        mnt.attach_at(self.parent.as_fd(), &self.name)
+            .map_err(|e| {
+                if created {
+                    let flags = match kind {
+                        Kind::Dir => AtFlags::REMOVEDIR,
+                        Kind::File => AtFlags::empty(),
+                    };
+                    let _ = unlinkat(&self.parent, &self.name, flags);
+                }
+                format!("target {}: {e}", self.shown.display())
+            })?;
         Ok(())
     }
 }

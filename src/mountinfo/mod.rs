@@ -127,6 +127,33 @@ impl MountInfo {
     pub fn of(path: impl AsRef<Path>) -> Result<MountInfo> {
         sys::info_of_path(path.as_ref())
     }
+
+    /// Parses the text of a `/proc/PID/mountinfo` file (`proc_pid_mountinfo(5)`),
+    /// such as another process's, one `MountInfo` per well-formed line, in
+    /// the file's order; malformed lines (which the kernel never writes) are
+    /// skipped.
+    ///
+    /// Octal escapes (`\040` for a space, `\012` for a newline, ...) are
+    /// undone and every other byte kept, so paths come out exactly, non-UTF-8
+    /// ones too. The ids are mountinfo's (old, reusable) ones and the id maps
+    /// are `None`, as in the fallback of [`mounts`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use mountfd::{MountFlags, MountInfo};
+    ///
+    /// let text = b"36 35 98:0 /mnt1 /mnt\\0402 ro,noatime master:1 - ext3 /dev/root rw,errors=continue\n";
+    /// let m = &MountInfo::parse_mountinfo(text)[0];
+    /// assert_eq!(m.mount_point, Path::new("/mnt 2"));
+    /// assert_eq!(m.flags, MountFlags::RDONLY | MountFlags::NOATIME);
+    /// assert_eq!(m.propagation.master_group, Some(1));
+    /// ```
+    #[must_use]
+    pub fn parse_mountinfo(text: &[u8]) -> Vec<MountInfo> {
+        parse::parse(text).into_iter().map(from_line).collect()
+    }
 }
 
 /// `listmount(2)` + `statmount(2)`—every mount in the caller's mount
