@@ -163,3 +163,30 @@ fn list_shows_columns_and_an_id_map() {
         assert!(stderr(&plain).contains("not a mount point"));
     });
 }
+
+/// Issue 13: a `mount_image` caller finds the loop device behind a mount in
+/// `MountInfo::source`, `LoopDevice::find` names the same device, and
+/// `mountfd umount` frees it with the mount (autoclear).
+#[test]
+fn an_image_mount_names_its_loop_device_and_umount_frees_it() {
+    in_private_ns(|dir| {
+        let Some(img) = common::image_util::squashfs(dir, "img") else {
+            eprintln!("skipped: no mksquashfs");
+            return;
+        };
+        let target = mkdir(dir, "target");
+        let m = mountfd::mount_image(&img, "squashfs", &mountfd::MountAttr::new())
+            .unwrap()
+            .attach(&target)
+            .unwrap();
+        let source = m.info().unwrap().source.unwrap();
+        assert!(source.starts_with("/dev/loop"), "{source}");
+        let found = mountfd::LoopDevice::find(&img).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path().to_str(), Some(source.as_str()));
+        drop(m);
+        let out = run_cli(&["umount", target.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        common::image_util::assert_no_device_for(&img);
+    });
+}
