@@ -446,39 +446,64 @@ pub(crate) fn info_of_path(path: &Path) -> Result<MountInfo> {
 }
 
 pub(crate) fn mounts_under(path: &Path) -> Result<Vec<MountInfo>> {
+    // One statx on the path answers both "is it a mount root?" and "which
+    // mount?"; the id, not the path, is used from then on. Older kernels
+    // take the fd route.
+    let p = trimmed(path);
+    let st = with_c_path(p, |c| {
+        stat_mount(crate::raw::cwd(), c, AtFlags::empty(), path)
+    })?;
+    if let Some(MountStat {
+        id: Some(id @ MntId { unique: true, .. }),
+        mount_root: Some(root),
+    }) = st
+    {
+        if !root {
+            return Err(Error::NotMounted {
+                path: path.to_owned(),
+            });
+        }
+        if let Some(v) = subtree_by_id(id.id, path)? {
+            return Ok(v);
+        }
+    }
     let fd = open_mount_root(path)?;
     mounts_under_fd(fd.as_fd(), path)
+}
+
+/// `statmount` of `id`, then `listmount` of its subtree; `None` where the
+/// kernel lacks either call.
+fn subtree_by_id(id: u64, path: &Path) -> Result<Option<Vec<MountInfo>>> {
+    let mut r = Reader::new();
+    let top = match r.info(id) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Err(Error::os_at(Op::Statmount, path, libc::ENOENT)),
+        Err(e) if missing(e) => return Ok(None),
+        Err(e) => return Err(Error::os_at(Op::Statmount, path, e.raw_os_error())),
+    };
+    let ids = match list(id) {
+        Ok(ids) => ids,
+        Err(e) if missing(e) => return Ok(None),
+        Err(e) => return Err(Error::os_at(Op::Listmount, path, e.raw_os_error())),
+    };
+    let mut out = Vec::with_capacity(ids.len() + 1);
+    out.push(top);
+    for sub in ids {
+        match r.info(sub) {
+            Ok(Some(m)) => out.push(m),
+            // Unmounted since the listing.
+            Ok(None) => {}
+            Err(e) => return Err(Error::os_at(Op::Statmount, path, e.raw_os_error())),
+        }
+    }
+    Ok(Some(out))
 }
 
 pub(crate) fn mounts_under_fd(fd: BorrowedFd<'_>, path: &Path) -> Result<Vec<MountInfo>> {
     let id = mount_id_of(fd, path)?;
     if id.unique {
-        let mut r = Reader::new();
-        let top = match r.info(id.id) {
-            Ok(Some(m)) => Some(m),
-            Ok(None) => return Err(Error::os_at(Op::Statmount, path, libc::ENOENT)),
-            Err(e) if missing(e) => None,
-            Err(e) => return Err(Error::os_at(Op::Statmount, path, e.raw_os_error())),
-        };
-        if let Some(top) = top {
-            match list(id.id) {
-                Ok(ids) => {
-                    let mut out = vec![top];
-                    for sub in ids {
-                        match r.info(sub) {
-                            Ok(Some(m)) => out.push(m),
-                            Ok(None) => {}
-                            Err(e) => {
-                                return Err(Error::os_at(Op::Statmount, path, e.raw_os_error()))
-                            }
-                        }
-                    }
-                    return Ok(out);
-                }
-                Err(e) if missing(e) => {}
-                Err(Errno::NOENT) => return Err(Error::os_at(Op::Listmount, path, libc::ENOENT)),
-                Err(e) => return Err(Error::os_at(Op::Listmount, path, e.raw_os_error())),
-            }
+        if let Some(v) = subtree_by_id(id.id, path)? {
+            return Ok(v);
         }
     }
     let old = if id.unique {
