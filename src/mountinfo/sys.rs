@@ -233,8 +233,10 @@ const WANTED: u32 = sm::STATMOUNT_SB_BASIC
 /// for `MNT_BASIC | MNT_POINT | FS_TYPE`).
 const MAPS: u32 = sm::STATMOUNT_MNT_UIDMAP | sm::STATMOUNT_MNT_GIDMAP;
 
-/// What 6.8's `statmount` knows; `SB_SOURCE` (6.11?) and the maps (6.15)
-/// came later, and an older kernel refuses unknown bits with `EINVAL`.
+/// What 6.8's `statmount` knows. `SB_SOURCE` and the maps came in later
+/// releases; a kernel that refuses bits it does not know (`EINVAL`) is
+/// asked again with this mask, and one that ignores them leaves them out
+/// of the returned `mask`, which is checked before any string is read.
 const BASE: u32 = sm::STATMOUNT_SB_BASIC
     | sm::STATMOUNT_MNT_BASIC
     | sm::STATMOUNT_PROPAGATE_FROM
@@ -252,8 +254,6 @@ pub(crate) struct Reader {
     buf: Vec<u64>,
 }
 
-/// `statmount` of one id: `Ok(None)` if the mount is gone (`ENOENT`);
-/// `Err` with `ENOSYS` where the kernel lacks the call.
 impl Reader {
     pub(crate) fn new() -> Reader {
         Reader { buf: vec![0; 512] }
@@ -271,6 +271,8 @@ impl Reader {
         }
     }
 
+    /// `statmount` of one id: `Ok(None)` if the mount is gone (`ENOENT`);
+    /// `Err` with `ENOSYS` where the kernel lacks the call.
     pub(crate) fn info(&mut self, id: u64) -> std::result::Result<Option<MountInfo>, Errno> {
         let mut mask = match MASK.load(Ordering::Relaxed) {
             0 => WANTED,
