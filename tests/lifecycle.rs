@@ -612,3 +612,24 @@ fn attach_returns_the_mount_it_attached() {
         assert_ne!(m2.info().unwrap().id, info.id);
     });
 }
+
+/// The kernel fact `Mount::unmount` guards against (DESIGN, "Facts"):
+/// `umount2("/proc/self/fd/N")` unmounts whatever is on top at that place,
+/// here the upper of two stacked mounts although N is the lower one. If this
+/// ever stops holding, the `Covered` check is still right, only no longer
+/// needed.
+#[test]
+fn umount2_through_proc_self_fd_takes_the_mount_on_top() {
+    use std::os::fd::AsRawFd;
+    in_private_ns(|dir| {
+        let p = mkdir(dir, "p");
+        let lower = tmpfs().attach(&p).unwrap();
+        fs::write(p.join("lower"), b"").unwrap();
+        let _upper = tmpfs().attach(&p).unwrap();
+        fs::write(p.join("upper"), b"").unwrap();
+        let link = format!("/proc/thread-self/fd/{}", lower.as_raw_fd());
+        rustix::mount::unmount(link.as_str(), rustix::mount::UnmountFlags::DETACH).unwrap();
+        assert!(p.join("lower").exists(), "the lower mount is still there");
+        assert!(!p.join("upper").exists(), "the upper one went");
+    });
+}
