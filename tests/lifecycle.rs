@@ -633,3 +633,39 @@ fn umount2_through_proc_self_fd_takes_the_mount_on_top() {
         assert!(!p.join("upper").exists(), "the upper one went");
     });
 }
+
+/// A FUSE mount's type is `fuse.SUBTYPE` on both paths (statmount keeps the
+/// subtype apart, mountinfo joins them). No daemon: the `/dev/fuse` fd is
+/// closed right after the mount, which aborts the connection, so nothing
+/// can hang on it.
+#[test]
+fn a_fuse_subtype_reads_the_same_on_both_paths() {
+    use std::os::fd::AsRawFd;
+    in_private_ns(|dir| {
+        let Ok(dev) = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/fuse")
+        else {
+            eprintln!("skipped: no /dev/fuse");
+            return;
+        };
+        let p = mkdir(dir, "fuse");
+        let ctx = FsContext::new("fuse").unwrap();
+        ctx.set_string("fd", &dev.as_raw_fd().to_string()).unwrap();
+        ctx.set_string("rootmode", "40000").unwrap();
+        ctx.set_string("user_id", "0").unwrap();
+        ctx.set_string("group_id", "0").unwrap();
+        ctx.set_string("subtype", "mountfdtest").unwrap();
+        drop(ctx.mount(&MountAttr::new()).unwrap().attach(&p).unwrap());
+        drop(dev);
+        let find = |v: Vec<MountInfo>| v.into_iter().find(|m| m.mount_point == p).unwrap();
+        let primary = find(mounts().unwrap());
+        assert_eq!(primary.fs_type, "fuse.mountfdtest");
+        lose_statmount();
+        let fallback = find(mounts().unwrap());
+        assert_eq!(fallback.fs_type, primary.fs_type);
+        assert_eq!(fallback.source, primary.source);
+        assert_eq!(fallback.superblock_options, primary.superblock_options);
+    });
+}

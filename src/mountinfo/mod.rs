@@ -80,7 +80,8 @@ pub struct MountInfo {
     /// The directory of its filesystem that is mounted there (`/` for a
     /// whole filesystem, the subdirectory for a bind mount); exact bytes.
     pub root: PathBuf,
-    /// The filesystem type (`"tmpfs"`, `"ext4"`).
+    /// The filesystem type (`"tmpfs"`, `"ext4"`), with a FUSE subtype
+    /// after a dot as mountinfo shows it (`"fuse.sshfs"`).
     pub fs_type: String,
     /// The source (`"/dev/loop3"`, `"none"`); `None` only where the kernel
     /// reports no source at all.

@@ -225,7 +225,8 @@ const WANTED: u32 = sm::STATMOUNT_SB_BASIC
     | sm::STATMOUNT_MNT_POINT
     | sm::STATMOUNT_FS_TYPE
     | sm::STATMOUNT_MNT_OPTS
-    | sm::STATMOUNT_SB_SOURCE;
+    | sm::STATMOUNT_SB_SOURCE
+    | sm::STATMOUNT_FS_SUBTYPE;
 
 /// The id maps (6.15), asked for in a second call and only for an
 /// id-mapped mount: few mounts are, and every bit costs kernel time on
@@ -368,7 +369,12 @@ fn decode(s: &sm::Statmount<'_>) -> MountInfo {
         parent_id: h.mnt_parent_id,
         mount_point: path_of(s.mnt_point().unwrap_or_default()),
         root: path_of(s.mnt_root().unwrap_or_default()),
-        fs_type: text(s.fs_type()),
+        // mountinfo writes `type.subtype` (`show_type` in
+        // fs/proc_namespace.c: "fuse.sshfs"); statmount has them apart.
+        fs_type: match s.fs_subtype().filter(|t| !t.is_empty()) {
+            Some(sub) => format!("{}.{}", text(s.fs_type()), String::from_utf8_lossy(sub)),
+            None => text(s.fs_type()),
+        },
         source: s
             .sb_source()
             .map(|b| String::from_utf8_lossy(b).into_owned()),

@@ -8,9 +8,9 @@ use linux_raw_sys::general as k;
 use rustix::io::{Errno, Result};
 
 pub(crate) use k::{
-    LSMT_ROOT, STATMOUNT_FS_TYPE, STATMOUNT_MNT_BASIC, STATMOUNT_MNT_GIDMAP, STATMOUNT_MNT_OPTS,
-    STATMOUNT_MNT_POINT, STATMOUNT_MNT_ROOT, STATMOUNT_MNT_UIDMAP, STATMOUNT_PROPAGATE_FROM,
-    STATMOUNT_SB_BASIC, STATMOUNT_SB_SOURCE,
+    LSMT_ROOT, STATMOUNT_FS_SUBTYPE, STATMOUNT_FS_TYPE, STATMOUNT_MNT_BASIC, STATMOUNT_MNT_GIDMAP,
+    STATMOUNT_MNT_OPTS, STATMOUNT_MNT_POINT, STATMOUNT_MNT_ROOT, STATMOUNT_MNT_UIDMAP,
+    STATMOUNT_PROPAGATE_FROM, STATMOUNT_SB_BASIC, STATMOUNT_SB_SOURCE,
 };
 
 /// The system call numbers, the same in every architecture's table
@@ -98,6 +98,7 @@ pub(crate) struct StatmountHeader {
     pub(crate) mnt_uidmap_num: u32,
     pub(crate) mnt_gidmap_num: u32,
     fs_type: u32,
+    fs_subtype: u32,
     mnt_root: u32,
     mnt_point: u32,
     mnt_opts: u32,
@@ -137,6 +138,7 @@ impl<'a> Statmount<'a> {
                 mnt_uidmap_num: s.mnt_uidmap_num,
                 mnt_gidmap_num: s.mnt_gidmap_num,
                 fs_type: s.fs_type,
+                fs_subtype: s.fs_subtype,
                 mnt_root: s.mnt_root,
                 mnt_point: s.mnt_point,
                 mnt_opts: s.mnt_opts,
@@ -160,6 +162,10 @@ impl<'a> Statmount<'a> {
     /// The filesystem type (`STATMOUNT_FS_TYPE`).
     pub(crate) fn fs_type(&self) -> Option<&'a [u8]> {
         self.string(STATMOUNT_FS_TYPE, self.hdr.fs_type)
+    }
+    /// The filesystem's subtype, for FUSE (`STATMOUNT_FS_SUBTYPE`).
+    pub(crate) fn fs_subtype(&self) -> Option<&'a [u8]> {
+        self.string(STATMOUNT_FS_SUBTYPE, self.hdr.fs_subtype)
     }
     /// The root of the mount within its filesystem (`STATMOUNT_MNT_ROOT`).
     pub(crate) fn mnt_root(&self) -> Option<&'a [u8]> {
