@@ -6,6 +6,9 @@
 //!               [--idmap MAP]... [--readonly]
 //! mountfd overlay --lower D[:D...] [--upper D --work D] --target DIR
 //! (each also takes --follow-symlinks)
+//! mountfd umount [-R] [-l] TARGET
+//! mountfd list [--json] [PATH]
+//! mountfd is-mountpoint PATH      # exit 0: yes, 32: no (as `mountpoint -q`)
 //! ```
 //!
 //! `--idmap` takes the crate's map text (`0:100000:65536`, comma-separated
@@ -29,7 +32,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mountfd::{mount_image_with, DetachedMount, IdMap, LoopOptions, MountAttr, Overlay, UserNs};
+use mountfd::{
+    mount_image_with, DetachedMount, IdMap, LoopOptions, MountAttr, MountFlags, MountInfo, Overlay,
+    UnmountFlags, UserNs,
+};
 
 #[derive(Parser)]
 #[command(
@@ -113,6 +119,152 @@ enum Command {
         #[arg(long)]
         target: PathBuf,
     },
+    /// Unmount TARGET (never following a final symlink). An image's
+    /// autoclear loop device is freed with its last mount.
+    Umount {
+        /// Unmount TARGET and every mount beneath it, deepest first.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// Lazy: detach now, free when no longer busy.
+        #[arg(short = 'l', long)]
+        lazy: bool,
+        /// The mount point.
+        target: PathBuf,
+    },
+    /// List mounts (findmnt-like): all, or PATH's mount and its subtree.
+    List {
+        /// JSON: {"filesystems": [{"id", "parent", "target", "source",
+        /// "fstype", "options", "fs-options", "uidmap", "gidmap"}]}.
+        #[arg(long)]
+        json: bool,
+        /// A mount point: list it and the mounts beneath it.
+        path: Option<PathBuf>,
+    },
+    /// Exit 0 if PATH is a mount point, 32 if not (a final symlink is not
+    /// followed).
+    IsMountpoint {
+        /// The path to test.
+        path: PathBuf,
+    },
+}
+
+/// `mountpoint -q`'s exit status for "not a mount point".
+const NOT_A_MOUNTPOINT: u8 = 32;
+
+fn umount(target: &Path, recursive: bool, lazy: bool) -> Result<(), String> {
+    let flags = if lazy {
+        UnmountFlags::DETACH
+    } else {
+        UnmountFlags::empty()
+    };
+    if recursive {
+        mountfd::unmount_tree(target, flags).map(drop)
+    } else {
+        mountfd::unmount(target, flags)
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The per-mount options as mountinfo words.
+fn options(m: &MountInfo) -> String {
+    let f = m.flags;
+    let mut o = vec![if f.contains(MountFlags::RDONLY) {
+        "ro"
+    } else {
+        "rw"
+    }];
+    for (flag, word) in [
+        (MountFlags::NOSUID, "nosuid"),
+        (MountFlags::NODEV, "nodev"),
+        (MountFlags::NOEXEC, "noexec"),
+        (MountFlags::NOATIME, "noatime"),
+        (MountFlags::NODIRATIME, "nodiratime"),
+        (MountFlags::NOSYMFOLLOW, "nosymfollow"),
+        (MountFlags::IDMAP, "idmapped"),
+    ] {
+        if f.contains(flag) {
+            o.push(word);
+        }
+    }
+    if !f.intersects(MountFlags::NOATIME | MountFlags::STRICTATIME) {
+        o.push("relatime");
+    }
+    o.join(",")
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn list(json: bool, path: Option<&Path>) -> Result<(), String> {
+    let all = match path {
+        Some(p) => mountfd::mounts_under(p),
+        None => mountfd::mounts(),
+    }
+    .map_err(|e| e.to_string())?;
+    let map = |m: &Option<IdMap>| m.as_ref().map(ToString::to_string);
+    if json {
+        let rows: Vec<String> = all
+            .iter()
+            .map(|m| {
+                let opt = |v: Option<String>| v.map_or("null".into(), |s| json_str(&s));
+                format!(
+                    "{{\"id\": {}, \"parent\": {}, \"target\": {}, \"source\": {}, \"fstype\": {}, \"options\": {}, \"fs-options\": {}, \"uidmap\": {}, \"gidmap\": {}}}",
+                    m.id,
+                    m.parent_id,
+                    json_str(&m.mount_point.to_string_lossy()),
+                    opt(m.source.clone()),
+                    json_str(&m.fs_type),
+                    json_str(&options(m)),
+                    json_str(&m.superblock_options),
+                    opt(map(&m.uid_map)),
+                    opt(map(&m.gid_map)),
+                )
+            })
+            .collect();
+        println!("{{\"filesystems\": [\n   {}\n]}}", rows.join(",\n   "));
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = all
+        .iter()
+        .map(|m| {
+            [
+                m.mount_point.to_string_lossy().into_owned(),
+                m.source.clone().unwrap_or_default(),
+                m.fs_type.clone(),
+                format!("{},{}", options(m), m.superblock_options),
+                map(&m.uid_map).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let head = ["TARGET", "SOURCE", "FSTYPE", "OPTIONS", "IDMAP"];
+    let mut width = head.map(str::len);
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in std::iter::once(head.map(String::from)).chain(rows) {
+        let line: Vec<String> = r
+            .iter()
+            .zip(width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join(" ").trim_end());
+    }
+    Ok(())
 }
 
 /// Joins repeated `--idmap` values and splits them into (uid map, gid map).
@@ -248,16 +400,18 @@ impl<'a> Target<'a> {
     fn attach(&self, mnt: DetachedMount, kind: Kind) -> Result<(), String> {
         use rustix::fs::{unlinkat, AtFlags};
         let created = self.prepare(kind)?;
-        mnt.attach_at(self.parent.as_fd(), &self.name).map_err(|e| {
-            if created {
-                let flags = match kind {
-                    Kind::Dir => AtFlags::REMOVEDIR,
-                    Kind::File => AtFlags::empty(),
-                };
-                let _ = unlinkat(&self.parent, &self.name, flags);
-            }
-            format!("target {}: {e}", self.shown.display())
-        })
+        mnt.attach_at(self.parent.as_fd(), &self.name)
+            .map_err(|e| {
+                if created {
+                    let flags = match kind {
+                        Kind::Dir => AtFlags::REMOVEDIR,
+                        Kind::File => AtFlags::empty(),
+                    };
+                    let _ = unlinkat(&self.parent, &self.name, flags);
+                }
+                format!("target {}: {e}", self.shown.display())
+            })?;
+        Ok(())
     }
 }
 
@@ -391,6 +545,17 @@ fn main() -> ExitCode {
             target,
         } => Target::open(target, follow)
             .and_then(|t| overlay(lower, upper.as_deref().zip(work.as_deref()), &t)),
+        Command::Umount {
+            recursive,
+            lazy,
+            target,
+        } => umount(target, *recursive, *lazy),
+        Command::List { json, path } => list(*json, path.as_deref()),
+        Command::IsMountpoint { path } => match mountfd::is_mountpoint(path) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(NOT_A_MOUNTPOINT),
+            Err(e) => Err(e.to_string()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

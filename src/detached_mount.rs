@@ -266,14 +266,7 @@ impl DetachedMount {
     /// ```
     #[doc(alias = "mount_setattr")]
     pub fn set_attr(&self, attr: &MountAttr<'_>, recursive: bool) -> Result<()> {
-        let flags = if recursive { abi::AT_RECURSIVE } else { 0 };
-        raw::mount_setattr(
-            self.0.as_fd(),
-            c"",
-            flags | abi::AT_EMPTY_PATH,
-            &attr.to_raw().to_bytes(),
-        )
-        .map_err(|e| Error::sys_io(Op::MountSetattr, None, &e))
+        set_attr_fd(self.0.as_fd(), attr, recursive)
     }
 
     /// Makes this mount (and its submounts, with `recursive`) read-only.
@@ -286,7 +279,8 @@ impl DetachedMount {
     }
 
     /// `move_mount(fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH |
-    /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `target`.
+    /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `target` and returns
+    /// it as a [`Mount`](crate::Mount) (the same fd, no further call).
     ///
     /// `target` is resolved to an `O_PATH` fd, checked on that fd, and the
     /// mount goes on that same fd: what was checked is what is mounted on. Symlinks before the
@@ -311,7 +305,7 @@ impl DetachedMount {
     ///
     /// See <https://man7.org/linux/man-pages/man2/move_mount.2.html>.
     #[doc(alias = "move_mount")]
-    pub fn attach(self, target: impl AsRef<Path>) -> Result<()> {
+    pub fn attach(self, target: impl AsRef<Path>) -> Result<crate::Mount> {
         self.attach_at(raw::cwd(), target)
     }
 
@@ -329,11 +323,13 @@ impl DetachedMount {
     /// # Errors
     ///
     /// As [`attach`](Self::attach).
-    pub fn attach_at(self, dir: impl AsFd, name: impl AsRef<Path>) -> Result<()> {
+    pub fn attach_at(self, dir: impl AsFd, name: impl AsRef<Path>) -> Result<crate::Mount> {
         let name = name.as_ref();
         let target = path::mount_target(dir.as_fd(), name)?;
         raw::move_mount_onto(self.0.as_fd(), target.as_fd())
-            .map_err(|e| Error::sys(Op::MoveMount, e).at(name))
+            .map_err(|e| Error::sys(Op::MoveMount, e).at(name))?;
+        // The fd now refers to the attached mount's root.
+        Ok(crate::Mount::from_attached(self.0))
     }
 
     /// Wraps an fd that the caller knows refers to a detached mount, such
@@ -387,4 +383,17 @@ fn clone_with(
             Err(e) => Err(Error::sys_io(Op::OpenTreeAttr, named, &e)),
         }
     })
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], attr)`: the
+/// attribute change of a detached or an attached mount held by `fd`.
+pub(crate) fn set_attr_fd(fd: BorrowedFd<'_>, attr: &MountAttr<'_>, recursive: bool) -> Result<()> {
+    let flags = if recursive { abi::AT_RECURSIVE } else { 0 };
+    raw::mount_setattr(
+        fd,
+        c"",
+        flags | abi::AT_EMPTY_PATH,
+        &attr.to_raw().to_bytes(),
+    )
+    .map_err(|e| Error::sys_io(Op::MountSetattr, None, &e))
 }

@@ -136,6 +136,29 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// `path` is not a mount point (not the root of a mount): from
+    /// [`unmount`](crate::unmount), [`Mount::open`](crate::Mount::open),
+    /// [`mounts_under`](crate::mounts_under) and
+    /// [`unmount_tree`](crate::unmount_tree). Its errno is `EINVAL`, what
+    /// `umount2` says.
+    #[error("{}: not a mount point", path.display())]
+    #[non_exhaustive]
+    NotMounted {
+        /// The path, as the caller gave it.
+        path: PathBuf,
+    },
+
+    /// [`Mount::unmount`](crate::Mount::unmount) found another mount on top
+    /// of the mount at `path` (stacked on it), or the mount no longer at
+    /// `path`: unmounting there would take another mount, so nothing was
+    /// unmounted. Its errno is `EBUSY`.
+    #[error("{}: another mount is on top of this one; nothing was unmounted", path.display())]
+    #[non_exhaustive]
+    Covered {
+        /// The mount's mount point.
+        path: PathBuf,
+    },
+
     /// The operation does not exist on this platform (anything but Linux).
     #[error("{op} is not supported on this platform")]
     #[non_exhaustive]
@@ -262,6 +285,13 @@ ops! {
     LoopSetBlockSize => "ioctl(LOOP_SET_BLOCK_SIZE)",
     LoopClrFd => "ioctl(LOOP_CLR_FD)",
     BlkSszGet => "ioctl(BLKSSZGET)",
+    Statx => "statx",
+    Statmount => "statmount",
+    Listmount => "listmount",
+    Umount2 => "umount2",
+    Readlink => "readlink",
+    Fspick => "fspick",
+    FsconfigReconfigure => "fsconfig(FSCONFIG_CMD_RECONFIGURE)",
 }
 
 impl Op {
@@ -275,6 +305,7 @@ impl Op {
                 | Op::FsconfigSetFd
                 | Op::FsconfigSetPath
                 | Op::FsconfigCreate
+                | Op::FsconfigReconfigure
                 | Op::Fsmount
         )
     }
@@ -370,6 +401,8 @@ impl Error {
             | Error::RemapUnsupported { errno, .. }
             | Error::LoopInUse { errno, .. } => Some(errno.raw_os_error()),
             Error::Unsupported { .. } => Some(libc::ENOSYS),
+            Error::NotMounted { .. } => Some(libc::EINVAL),
+            Error::Covered { .. } => Some(libc::EBUSY),
             _ => None,
         }
     }
@@ -407,6 +440,7 @@ impl Error {
             Error::RemapUnsupported { path, .. } => Some(path),
             Error::LoopMismatch { device, .. } | Error::LoopInUse { device, .. } => Some(device),
             Error::ProcUnusable { path, .. } => Some(path),
+            Error::NotMounted { path } | Error::Covered { path } => Some(path),
             _ => None,
         }
     }

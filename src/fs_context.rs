@@ -35,6 +35,29 @@ pub struct FsContext(OwnedFd, Box<str>);
 fd_handle!(FsContext);
 
 impl FsContext {
+    /// A context `fspick` returned for a mount of `fstype`.
+    pub(crate) fn picked(fd: OwnedFd, fstype: &str) -> FsContext {
+        FsContext(fd, fstype.into())
+    }
+
+    /// `fsconfig(FSCONFIG_CMD_RECONFIGURE)`—applies the options set on a
+    /// context from [`Mount::pick`](crate::Mount::pick) to the live
+    /// superblock: a remount (`ro`, `size=` of a tmpfs, ...).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] with the kernel's message (a tmpfs too small for what
+    /// it holds: "Too small a size for current use"); `EINVAL` on a
+    /// context from [`FsContext::new`], which has no superblock yet.
+    ///
+    /// # Examples
+    ///
+    /// See [`Mount::pick`](crate::Mount::pick).
+    #[doc(alias = "FSCONFIG_CMD_RECONFIGURE")]
+    pub fn reconfigure(self) -> Result<()> {
+        crate::mountinfo::sys::reconfigure(self.0.as_fd()).map_err(|e| e.in_fs(&self.1))
+    }
+
     /// `fsopen(fstype, FSOPEN_CLOEXEC)`—a new context for a filesystem type.
     ///
     /// # Errors

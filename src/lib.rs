@@ -22,6 +22,11 @@
 //!   upper layer;
 //! - [`UserNsCache`] shares one namespace between equal maps, for callers
 //!   that create many mounts.
+//! - [`Mount`] holds an attached mount to change ([`Mount::set_attr`],
+//!   [`Mount::pick`]) or remove ([`Mount::unmount`], a [`MountGuard`]);
+//!   [`mounts`], [`mounts_under`] and [`MountInfo::of`] describe mounts
+//!   through `listmount`/`statmount`; [`unmount`], [`unmount_tree`] and
+//!   [`is_mountpoint`] replace `umount`, `umount -R` and `mountpoint`.
 //!
 //! Every fd is an [`OwnedFd`](std::os::fd::OwnedFd) underneath, close-on-exec,
 //! and closed (unmounting anything unattached) on drop. Errors name the
@@ -62,6 +67,9 @@
 //! | `LOOP_CONFIGURE` (else `LOOP_SET_FD` + `LOOP_SET_STATUS64`) | 5.8 |
 //! | erofs on a regular file without a loop device | 6.12 |
 //! | overlay layers appended with `lowerdir+` | 6.8 |
+//! | `STATX_ATTR_MOUNT_ROOT` (else mount ids compared with the parent's) | 5.8 |
+//! | `listmount`/`statmount`, unique mount ids (else `/proc/thread-self/mountinfo`) | 6.8 |
+//! | id maps in [`MountInfo`] (`STATMOUNT_MNT_UIDMAP`) | 6.15 |
 //!
 //! Without `open_tree_attr`, [`DetachedMount::clone_tree_with`] falls back to
 //! `open_tree` + `mount_setattr`, which cannot re-map an id-mapped source.
@@ -79,6 +87,8 @@ mod fs_context;
 mod idmap;
 mod image;
 mod loop_device;
+mod mount;
+mod mountinfo;
 mod overlay;
 #[cfg(target_os = "linux")]
 mod path;
@@ -96,5 +106,7 @@ pub use fs_context::FsContext;
 pub use idmap::{Column, IdKind, IdMap, IdMapError, IdMapping};
 pub use image::{mount_image, mount_image_with};
 pub use loop_device::{LoopDevice, LoopOptions, LoopStatus};
+pub use mount::{is_mountpoint, unmount, unmount_tree, Mount, MountGuard, UnmountFlags};
+pub use mountinfo::{mounts, mounts_under, MountFlags, MountInfo, MountPropagation};
 pub use overlay::Overlay;
 pub use userns::UserNs;

@@ -285,7 +285,7 @@ const OPS: [Op; 5] = [
         if r.is_ok() {
             rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();
         }
-        r
+        r.map(drop)
     }),
     ("FsContext + mount", |_, _| {
         let fs = FsContext::new("tmpfs")?;

@@ -40,9 +40,15 @@
 #[cfg(target_os = "linux")]
 mod chart;
 #[cfg(target_os = "linux")]
+mod lifecycle;
+#[cfg(target_os = "linux")]
 mod run;
 
 fn main() {
+    #[cfg(target_os = "linux")]
+    if std::env::args().any(|a| a == "--lifecycle-only") {
+        return lifecycle::standalone();
+    }
     #[cfg(target_os = "linux")]
     run::main();
     #[cfg(not(target_os = "linux"))]

@@ -3,6 +3,7 @@
 pub(crate) mod fs;
 pub(crate) mod loop_dev;
 mod mount;
+pub(crate) mod statmount;
 mod userns;
 
 pub use mount::*;
