@@ -1,11 +1,16 @@
-//! The `mountfd` example CLI, run as a process inside each test's private
+//! The `mountfd` binary, run as a process inside each test's private
 //! mount namespace (a child inherits the spawning thread's namespace).
 
 use mountfd_testing as common;
 
 use std::fs;
 
-use common::{in_private_ns, mkdir, my_mounts, owner, run_cli as run, stderr};
+use common::{in_private_ns, mkdir, my_mounts, owner, stderr};
+
+/// Runs the `mountfd` binary cargo built for this test.
+fn run(args: &[&str]) -> std::process::Output {
+    common::run_cli(env!("CARGO_BIN_EXE_mountfd"), args)
+}
 
 #[test]
 fn bind_with_idmap_and_readonly_creates_the_missing_directory_target() {

@@ -7,11 +7,16 @@ use mountfd_testing::{self as common, image_util};
 use std::fs;
 use std::path::Path;
 
-use common::{in_private_ns, mkdir, my_mounts, owner, run_cli as run, stderr};
+use common::{in_private_ns, mkdir, my_mounts, owner, stderr};
 use image_util::{assert_no_device_for, devices_backed_by, umount};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Runs the `mountfd` binary cargo built for this test.
+fn run(args: &[&str]) -> std::process::Output {
+    common::run_cli(env!("CARGO_BIN_EXE_mountfd"), args)
 }
 
 #[test]
