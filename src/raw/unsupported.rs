@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::raw::abi::mount_attr;
 use crate::{Error, Op, Result};
 
-fn unsupported<T>(op: &'static str) -> Result<T> {
+fn unsupported<T>(op: Op) -> Result<T> {
     Err(Error::Unsupported { op })
 }
 
@@ -125,7 +125,7 @@ pub(crate) mod path {
     use std::path::Path;
 
     use super::unsupported;
-    use crate::Result;
+    use crate::{Op, Result};
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub(crate) enum Kind {
