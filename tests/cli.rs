@@ -157,7 +157,7 @@ fn a_symlink_in_any_component_of_the_target_is_refused() {
                 "--target",
                 target.to_str().unwrap(),
             ]);
-            assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+            assert_eq!(o.status.code(), Some(32), "{}", stderr(&o));
             assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
         }
         // Nothing was created or mounted in the directory the link points to.
@@ -175,7 +175,7 @@ fn a_symlink_in_any_component_of_the_target_is_refused() {
             "--target",
             target.to_str().unwrap(),
         ]);
-        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(o.status.code(), Some(32), "{}", stderr(&o));
         assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
         assert!(fs::read_dir(&victim).unwrap().next().is_none());
         assert_eq!(before, my_mounts());
@@ -214,7 +214,7 @@ fn follow_symlinks_allows_them_before_the_final_component_only() {
             "--target",
             link.to_str().unwrap(),
         ]);
-        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(o.status.code(), Some(32), "{}", stderr(&o));
         assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
         assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
         assert_eq!(before, my_mounts());
@@ -246,7 +246,7 @@ fn a_failed_attach_removes_the_target_it_created_and_only_that() {
                 "--target",
                 target.to_str().unwrap(),
             ]);
-            assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+            assert_eq!(o.status.code(), Some(32), "{}", stderr(&o));
             assert!(stderr(&o).contains("move_mount"), "{}", stderr(&o));
         }
         assert!(

@@ -126,22 +126,29 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// The target as the user wrote it.
+    pub fn shown(&self) -> &Path {
+        self.shown
+    }
+
     /// Attaches `mnt` on the target, creating it with `kind` if missing and
     /// removing what was created, relative to the same parent fd, if the
-    /// attach fails.
-    pub fn attach(&self, mnt: DetachedMount, kind: Kind) -> Result<(), String> {
+    /// attach fails. Returns whether the target was created.
+    pub fn attach(&self, mnt: DetachedMount, kind: Kind) -> Result<bool, String> {
         use rustix::fs::{unlinkat, AtFlags};
         let created = self.prepare(kind)?;
-        mnt.attach_at(self.parent.as_fd(), &self.name).map_err(|e| {
-            if created {
-                let flags = match kind {
-                    Kind::Dir => AtFlags::REMOVEDIR,
-                    Kind::File => AtFlags::empty(),
-                };
-                let _ = unlinkat(&self.parent, &self.name, flags);
-            }
-            format!("target {}: {e}", self.shown.display())
-        })
+        mnt.attach_at(self.parent.as_fd(), &self.name)
+            .map(|()| created)
+            .map_err(|e| {
+                if created {
+                    let flags = match kind {
+                        Kind::Dir => AtFlags::REMOVEDIR,
+                        Kind::File => AtFlags::empty(),
+                    };
+                    let _ = unlinkat(&self.parent, &self.name, flags);
+                }
+                format!("target {}: {e}", self.shown.display())
+            })
     }
 }
 
@@ -152,4 +159,25 @@ pub fn mount_kind(mnt: &DetachedMount) -> Result<Kind, String> {
         rustix::fs::FileType::Directory => Kind::Dir,
         _ => Kind::File,
     })
+}
+
+/// Whether the effective uid is 0, as mounting needs.
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The device a mounted filesystem lives on, read from the mount's own fd:
+/// `/dev/loopN` for a loop device (block major 7, `drivers/block/loop.c`),
+/// or the file itself when there is no block device (major 0: an erofs
+/// image mounted from the file).
+pub fn describe_device(mnt: &DetachedMount) -> String {
+    let Ok(st) = rustix::fs::fstat(mnt) else {
+        return "an unknown device".into();
+    };
+    let (major, minor) = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+    match major {
+        7 => format!("loop device /dev/loop{minor} (autoclear: unbound with the last unmount)"),
+        0 => "the image file itself, no loop device".into(),
+        _ => format!("block device {major}:{minor}"),
+    }
 }

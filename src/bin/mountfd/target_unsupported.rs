@@ -25,11 +25,24 @@ impl<'a> Target<'a> {
         Err(unsupported())
     }
 
-    pub fn attach(&self, _mnt: DetachedMount, _kind: Kind) -> Result<(), String> {
+    pub fn shown(&self) -> &Path {
+        Path::new("")
+    }
+
+    pub fn attach(&self, _mnt: DetachedMount, _kind: Kind) -> Result<bool, String> {
         Err(unsupported())
     }
 }
 
 pub fn mount_kind(_mnt: &DetachedMount) -> Result<Kind, String> {
     Err(unsupported())
+}
+
+/// Nothing is refused for want of root here: every call is unsupported.
+pub fn is_root() -> bool {
+    true
+}
+
+pub fn describe_device(_mnt: &DetachedMount) -> String {
+    unsupported()
 }
