@@ -1,5 +1,7 @@
 //! The `mountfd` binary, run as a process inside each test's private
 //! mount namespace (a child inherits the spawning thread's namespace).
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing as common;
 

@@ -1,6 +1,8 @@
 //! `mountfd image` and `mountfd overlay`, run as processes inside each
 //! test's private mount namespace (a child inherits the spawning thread's
 //! namespace).
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing::{self as common, image_util};
 
