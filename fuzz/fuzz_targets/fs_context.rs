@@ -79,7 +79,7 @@ fn check<T>(r: &Result<T, Error>, refused_up_front: bool, what: &str) {
         }
         Err(e @ Error::Os { errno, .. }) => {
             assert!(!refused_up_front, "{what}: reached the kernel: {e}");
-            assert!(*errno > 0, "{what}: errno {errno}");
+            assert!(errno.raw_os_error() > 0, "{what}: errno {errno}");
             assert!(
                 e.kernel_message().is_none_or(|m| !m.is_empty()),
                 "{what}: {e:?}"
