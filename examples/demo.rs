@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use mountfd::{mount_image, DetachedMount, FsContext, IdMap, MountAttr, UserNs};
+use mountfd::{mount_image, DetachedMount, IdMap, MountAttr, UserNs};
 
 fn owner(p: &Path) -> String {
     match std::fs::symlink_metadata(p) {
@@ -54,7 +54,7 @@ fn private_mount_namespace() -> Result<std::path::PathBuf, Box<dyn std::error::E
     .map_err(os("mount(MS_REC | MS_PRIVATE)"))?;
     // The scratch tmpfs, made with the crate itself.
     let tmp = std::env::temp_dir();
-    FsContext::new("tmpfs")?
+    mountfd::FsContext::new("tmpfs")?
         .mount(&MountAttr::new().nodev().nosuid())?
         .attach(&tmp)?;
     let dir = tmp.join("mountfd-demo");

@@ -547,6 +547,8 @@ impl Error {
     }
 
     /// Names the option key of an `Os` error.
+    // Only the Linux backend sets option keys and kernel messages.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn for_key(mut self, k: &str) -> Self {
         if let Error::Os { key, .. } = &mut self {
             *key = Some(k.to_owned());
@@ -556,6 +558,7 @@ impl Error {
 
     /// Adds what the kernel logged on a filesystem context; when it logged
     /// something, the pointer to `dmesg` goes.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn with_kernel_message(mut self, msg: Option<String>) -> Self {
         if let Error::Os {
             kernel_message,

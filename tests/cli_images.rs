@@ -1,17 +1,24 @@
 //! `mountfd image` and `mountfd overlay`, run as processes inside each
 //! test's private mount namespace (a child inherits the spawning thread's
 //! namespace).
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing::{self as common, image_util};
 
 use std::fs;
 use std::path::Path;
 
-use common::{in_private_ns, mkdir, my_mounts, owner, run_cli as run, stderr};
+use common::{in_private_ns, mkdir, my_mounts, owner, stderr};
 use image_util::{assert_no_device_for, devices_backed_by, umount};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Runs the `mountfd` binary cargo built for this test.
+fn run(args: &[&str]) -> std::process::Output {
+    common::run_cli(env!("CARGO_BIN_EXE_mountfd"), args)
 }
 
 #[test]

@@ -10,8 +10,13 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::process::Command;
 
-use common::{in_private_ns, mkdir, run_cli, stderr, tmpfs_at};
+use common::{in_private_ns, mkdir, stderr, tmpfs_at};
 use mountfd::{is_mountpoint, DetachedMount};
+
+/// The `mountfd` binary cargo built for these tests.
+fn run_cli(args: &[&str]) -> std::process::Output {
+    common::run_cli(env!("CARGO_BIN_EXE_mountfd"), args)
+}
 
 fn json(args: &[&str]) -> serde_json::Value {
     let out = run_cli(args);

@@ -3,6 +3,8 @@
 //! the path-based code: a file mount attached over a symlink, a FIFO that
 //! blocks `UserNs::open` or an overlay layer for ever, a device node that is
 //! really opened before it is refused.
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing as common;
 

@@ -1,5 +1,7 @@
 //! Id-mapped detached mounts against the real kernel, each in a private
 //! mount namespace (see `common`).
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing as common;
 

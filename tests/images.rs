@@ -1,6 +1,8 @@
 //! Filesystem images and overlays against the real kernel, each test in a
 //! private mount namespace (see `common`), with images it builds itself
 //! (see `image_util`).
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing::{self as common, image_util};
 

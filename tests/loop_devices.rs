@@ -1,6 +1,8 @@
 //! Loop devices against the real kernel: configuration, verification,
 //! autoclear, detach, the pre-5.8 fallback and bad input. Each test runs in
 //! a private mount namespace with its own tmpfs (see `common`).
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing::{self as common, image_util};
 

@@ -9,7 +9,10 @@
 //! (Linux 6.18) and check that nothing changed and nothing leaked.
 #![cfg(target_os = "linux")]
 
+// `ST_*` flags as rustix defines them: one type (u64) on every target, where
+// libc has c_ulong (u32 on 32-bit) and musl lacks ST_RELATIME.
 use mountfd_testing::{self as common, leaks, reexec};
+use rustix::fs::StatVfsMountFlags as St;
 
 use std::ffi::CString;
 use std::fs;
@@ -341,13 +344,13 @@ fn struct_sizes_and_non_zero_tails() {
         large[2 * 32] = abi::MOUNT_ATTR_RDONLY as u8;
         assert_eq!(setattr_fd(tree.as_fd(), 0, &large), Err(libc::E2BIG));
         let still_rw = rustix::fs::fstatvfs(tree.as_fd()).unwrap();
-        assert_eq!(still_rw.f_flag.bits() & libc::ST_RDONLY, 0);
+        assert_eq!(still_rw.f_flag.bits() & St::RDONLY.bits(), 0);
         // The real attributes first, a zero tail after them: applied.
         large[2 * 32] = 0;
         large[0] = abi::MOUNT_ATTR_RDONLY as u8;
         assert_eq!(setattr_fd(tree.as_fd(), 0, &large), Ok(()));
         let ro = rustix::fs::fstatvfs(tree.as_fd()).unwrap();
-        assert_ne!(ro.f_flag.bits() & libc::ST_RDONLY, 0);
+        assert_ne!(ro.f_flag.bits() & St::RDONLY.bits(), 0);
 
         // open_tree_attr reads the same struct the same way.
         let path = CString::new(src.as_os_str().as_bytes()).unwrap();
@@ -422,15 +425,15 @@ fn access_time_modes_must_clear_the_whole_mask_and_the_builder_does() {
         let flags = |t: &DetachedMount| rustix::fs::fstatvfs(t.as_fd()).unwrap().f_flag.bits();
         tree.set_attr(&MountAttr::new().atime(Atime::None).nodiratime(), false)
             .unwrap();
-        assert_ne!(flags(&tree) & libc::ST_NOATIME, 0);
-        assert_ne!(flags(&tree) & libc::ST_NODIRATIME, 0);
+        assert_ne!(flags(&tree) & St::NOATIME.bits(), 0);
+        assert_ne!(flags(&tree) & St::NODIRATIME.bits(), 0);
         tree.set_attr(&MountAttr::new().atime(Atime::Relative), false)
             .unwrap();
-        assert_eq!(flags(&tree) & libc::ST_NOATIME, 0);
-        assert_ne!(flags(&tree) & libc::ST_RELATIME, 0);
+        assert_eq!(flags(&tree) & St::NOATIME.bits(), 0);
+        assert_ne!(flags(&tree) & St::RELATIME.bits(), 0);
         tree.set_attr(&MountAttr::new().atime(Atime::Strict), false)
             .unwrap();
-        assert_eq!(flags(&tree) & (libc::ST_NOATIME | libc::ST_RELATIME), 0);
+        assert_eq!(flags(&tree) & (St::NOATIME.bits() | St::RELATIME.bits()), 0);
     });
 }
 
@@ -457,7 +460,7 @@ fn a_writer_on_a_submount_makes_a_recursive_readonly_fail_and_change_nothing() {
         let err = tree.set_attr(&attr, true).unwrap_err();
         assert_eq!(err.errno(), Some(libc::EBUSY), "{err}");
         let top = rustix::fs::fstatvfs(tree.as_fd()).unwrap().f_flag.bits();
-        assert_eq!(top & (libc::ST_RDONLY | libc::ST_NOEXEC), 0);
+        assert_eq!(top & (St::RDONLY.bits() | St::NOEXEC.bits()), 0);
         let sub_fd = rustix::fs::openat(
             tree.as_fd(),
             "sub",
@@ -466,14 +469,14 @@ fn a_writer_on_a_submount_makes_a_recursive_readonly_fail_and_change_nothing() {
         )
         .unwrap();
         let sub = rustix::fs::fstatvfs(&sub_fd).unwrap().f_flag.bits();
-        assert_eq!(sub & (libc::ST_RDONLY | libc::ST_NOEXEC), 0);
+        assert_eq!(sub & (St::RDONLY.bits() | St::NOEXEC.bits()), 0);
 
         // All writers gone: the same call succeeds, down to the submount.
         drop(writer);
         tree.set_attr(&attr, true).unwrap();
         let sub = rustix::fs::fstatvfs(&sub_fd).unwrap().f_flag.bits();
-        assert_ne!(sub & libc::ST_RDONLY, 0);
-        assert_ne!(sub & libc::ST_NOEXEC, 0);
+        assert_ne!(sub & St::RDONLY.bits(), 0);
+        assert_ne!(sub & St::NOEXEC.bits(), 0);
     });
 }
 
@@ -576,8 +579,8 @@ fn threads_changing_one_tree_at_once_all_succeed() {
         tree.attach(&dst).unwrap();
         for p in [dst.clone(), dst.join("sub")] {
             let flags = rustix::fs::statvfs(&p).unwrap().f_flag.bits();
-            assert_ne!(flags & libc::ST_RDONLY, 0, "{}", p.display());
-            assert_ne!(flags & libc::ST_NOSUID, 0, "{}", p.display());
+            assert_ne!(flags & St::RDONLY.bits(), 0, "{}", p.display());
+            assert_ne!(flags & St::NOSUID.bits(), 0, "{}", p.display());
         }
         let shared = my_mounts()
             .lines()

@@ -1,4 +1,6 @@
 //! User namespaces from id maps against the real kernel.
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing as common;
 

@@ -1,6 +1,8 @@
 //! [`UserNsCache`] against the real kernel: equal maps share one namespace,
 //! the cache keeps no more fds than its capacity, and its handles id-map
 //! mounts like any [`UserNs`].
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing as common;
 

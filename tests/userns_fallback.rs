@@ -2,6 +2,8 @@
 //! `PIDFD_GET_USER_NAMESPACE` (before Linux 6.11) the namespace is opened
 //! through `/proc/PID/ns/user`, and from then on the ioctl is not tried.
 //! Alone in its test binary, because that choice is made once per process.
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing as common;
 

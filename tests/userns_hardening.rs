@@ -10,6 +10,8 @@
 //! - a `/proc` that is not procfs is a typed error.
 //!
 //! The tests count this process's children, so they run one at a time.
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing as common;
 use mountfd_testing::leaks;

@@ -10,6 +10,8 @@
 //! behind is re-parented here, where it is counted, killed and reaped. Alone
 //! in its test binary: the subreaper setting and the counting of children
 //! are process-wide, and the tests here run one at a time.
+// Kernel tests: the fd-based mount API is Linux-only.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing as common;
 use mountfd_testing::leaks;

@@ -110,18 +110,21 @@ pub fn run_as(uid: u32, gid: u32, script: &str) -> std::process::Output {
         .expect("spawn /bin/sh")
 }
 
-/// Runs the `mountfd` example CLI (`target/<profile>/examples/mountfd`,
-/// built by `cargo test` with the tests) in the calling thread's namespace.
+/// Runs the `mountfd` binary at `exe` in the calling thread's namespace.
+///
+/// Integration tests pass `env!("CARGO_BIN_EXE_mountfd")`: cargo builds the
+/// binary for them (the `cli` feature is on for tests, through mountfd's
+/// dev-dependency on itself) and sets the variable at compile time only, so
+/// the path has to come from the test crate, not from here.
 ///
 /// # Panics
 ///
-/// If the CLI is not built or cannot be started.
-pub fn run_cli(args: &[&str]) -> std::process::Output {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let cli = profile_dir.join("examples/mountfd");
-    assert!(cli.exists(), "{} not built", cli.display());
-    std::process::Command::new(cli).args(args).output().unwrap()
+/// If the binary cannot be started.
+pub fn run_cli(exe: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(exe)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("starting {exe}: {e}"))
 }
 
 /// A process's stderr as text.

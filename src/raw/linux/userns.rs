@@ -109,9 +109,21 @@ extern "C" fn child_main(parent: *mut c_void) -> libc::c_int {
 }
 
 /// `close_range(2)`, Linux 5.9.
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
 const SYS_CLOSE_RANGE: usize = linux_raw_sys::general::__NR_close_range as usize;
 /// `CLOSE_RANGE_UNSHARE` from `<linux/close_range.h>`, as `libc` has it
 /// (`linux-raw-sys` does not).
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
 const CLOSE_RANGE_UNSHARE: usize = libc::CLOSE_RANGE_UNSHARE as usize;
 
 /// `close_range(0, ~0U, CLOSE_RANGE_UNSHARE)` as a bare system call (rustix
@@ -158,6 +170,20 @@ fn drop_fd_table() {
             inlateout("x0") 0usize => _,
             in("x1") u32::MAX as usize,
             in("x2") CLOSE_RANGE_UNSHARE,
+            options(nostack, preserves_flags),
+        );
+    }
+    #[cfg(target_arch = "x86")]
+    // SAFETY: as above; `int 0x80` (the i386 entry, and the compat entry of
+    // a 64-bit kernel) clobbers only eax, the result. ebx may be named: LLVM
+    // reserves esi on x86, not ebx.
+    unsafe {
+        core::arch::asm!(
+            "int 0x80",
+            inlateout("eax") SYS_CLOSE_RANGE => _,
+            in("ebx") 0usize,
+            in("ecx") u32::MAX as usize,
+            in("edx") CLOSE_RANGE_UNSHARE,
             options(nostack, preserves_flags),
         );
     }
