@@ -688,6 +688,12 @@ fn a_merged_overlay_cannot_be_id_mapped_but_its_layers_can() {
             .set_attr(&MountAttr::new().idmap(&map), false)
             .unwrap_err();
         assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+        let e = mountfd::Overlay::new()
+            .lower(&lower)
+            .upper(&upper, &work)
+            .mount(&MountAttr::new().idmap(&map))
+            .unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
 
         // The layers id-mapped first, detached, passed by fd.
         let layer = DetachedMount::clone_tree_idmapped(&lower, false, &map).unwrap();
