@@ -3,6 +3,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
+use crate::mountinfo::sys;
 use crate::path::{self, with_c_path};
 use crate::raw::{self, abi};
 use crate::{Error, MountAttr, Op, Result, UserNs};
@@ -332,6 +333,223 @@ impl DetachedMount {
         Ok(crate::Mount::from_attached(self.0))
     }
 
+    /// `openat2(root, path, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, then
+    /// `move_mount(fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH |
+    /// MOVE_MOUNT_T_EMPTY_PATH)`—attaches the mount on `path` looked up as
+    /// if `root` were `/`.
+    ///
+    /// For a target inside a container's root filesystem, which its owner
+    /// may have filled with hostile symlinks (the runc CVE-2024-21626 class):
+    /// every symlink in `path`, absolute or climbing with `..`, is resolved
+    /// inside `root` and never leads out of it (a container's
+    /// `/var/run -> /run` works, `/proc/self/root` or `../../..` stay in
+    /// `root`), `/proc/*/fd` and `/proc/*/root` links are refused (`ELOOP`),
+    /// and the mount goes on the very fd that was found. A final symlink is
+    /// followed (inside `root`) for a directory mount; for a mount of a file
+    /// it is refused, as in [`attach`](Self::attach), since the kernel would
+    /// mount the file over the link itself.
+    ///
+    /// **Assembly.** `root` may be a detached tree itself (Linux 6.15+): the
+    /// mount then becomes part of that tree, off the live system, and the
+    /// whole tree—image root, volumes, overlays—appears at once, complete,
+    /// with one [`attach`](Self::attach) of `root`, or vanishes without a
+    /// trace if `root` is dropped unattached. The returned [`Mount`](crate::Mount)
+    /// is then a mount inside that detached tree. Older kernels refuse a
+    /// target in a detached tree (`EINVAL`, `check_mnt` in fs/namespace.c);
+    /// that is [`Error::KernelTooOld`], never a silent non-atomic
+    /// substitute.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a final symlink under a file mount or a
+    /// target of the wrong kind (a directory for a file, or the reverse);
+    /// [`Error::Os`] from `openat2` (`ENOENT`, `ELOOP` for a magic link,
+    /// `EAGAIN` when concurrent renames kept racing the lookup, after a few
+    /// tries; `ENOSYS` before Linux 5.6) or `move_mount`; [`Error::KernelTooOld`] as above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("attach-in");
+    /// # let rootfs = dir.join("rootfs");
+    /// # std::fs::create_dir_all(rootfs.join("run")).unwrap();
+    /// # std::fs::create_dir_all(rootfs.join("var")).unwrap();
+    /// # std::os::unix::fs::symlink("/run", rootfs.join("var/run")).unwrap();
+    /// use mountfd::{FsContext, MountAttr};
+    ///
+    /// let root = std::fs::File::open(&rootfs).unwrap();
+    /// let tmp = FsContext::new("tmpfs")?.mount(&MountAttr::new())?;
+    /// // /var/run -> /run, resolved inside the rootfs: lands on rootfs/run.
+    /// tmp.attach_in(&root, "/var/run")?;
+    /// assert!(mountfd::is_mountpoint(rootfs.join("run"))?);
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    ///
+    /// Assembling a tree detached, then attaching it in one step:
+    ///
+    /// ```
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("assemble");
+    /// use mountfd::{FsContext, MountAttr};
+    ///
+    /// let root = FsContext::new("tmpfs")?.mount(&MountAttr::new())?;
+    /// let data = FsContext::new("tmpfs")?.mount(&MountAttr::new())?;
+    /// // Create /data inside the detached root and put the volume on it.
+    /// data.attach_in_creating(&root, "/data")?;
+    /// root.attach(&dir)?;
+    /// assert!(mountfd::is_mountpoint(dir.join("data"))?);
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    ///
+    /// See <https://man7.org/linux/man-pages/man2/openat2.2.html>.
+    #[doc(alias = "RESOLVE_IN_ROOT")]
+    pub fn attach_in(self, root: impl AsFd, path: impl AsRef<Path>) -> Result<crate::Mount> {
+        let path = path.as_ref();
+        let root = root.as_fd();
+        let dir_mount = self.root_is_dir()?;
+        let target = path::resolve_in_root(root, path, dir_mount)?;
+        self.attach_resolved(root, target.as_fd(), path)
+    }
+
+    /// [`attach_in`](Self::attach_in), creating the final component of
+    /// `path` first if it is missing: a directory (mode 0755 less the
+    /// umask) for a mount of a directory, an empty file (0644 less the
+    /// umask) for a mount of a file.
+    ///
+    /// The parent is resolved inside `root` exactly as `attach_in` resolves
+    /// the target, and the name is created relative to that parent's fd
+    /// (`mkdirat`, or `openat(O_CREAT | O_EXCL | O_NOFOLLOW)`), so what is
+    /// created is inside `root` too. Whatever is already there is left as
+    /// it is (and judged as `attach_in` judges it).
+    ///
+    /// # Errors
+    ///
+    /// As [`attach_in`](Self::attach_in); [`Error::InvalidInput`] for a
+    /// `path` that does not end in a name (`"/"`, `".."`); [`Error::Os`] from
+    /// `mkdirat` or `open` (`ENOENT` for a missing parent, `EROFS`).
+    ///
+    /// # Examples
+    ///
+    /// See [`attach_in`](Self::attach_in).
+    pub fn attach_in_creating(
+        self,
+        root: impl AsFd,
+        path: impl AsRef<Path>,
+    ) -> Result<crate::Mount> {
+        let path = path.as_ref();
+        let root = root.as_fd();
+        let dir_mount = self.root_is_dir()?;
+        path::create_in_root(root, path, dir_mount)?;
+        let target = path::resolve_in_root(root, path, dir_mount)?;
+        self.attach_resolved(root, target.as_fd(), path)
+    }
+
+    /// Whether this mount's root is a directory (else a file mount).
+    fn root_is_dir(&self) -> Result<bool> {
+        path::is_dir(self.0.as_fd())
+    }
+
+    /// `move_mount` onto `target`, found under `root`; an `EINVAL` for a
+    /// `root` outside the caller's namespace (a detached tree) is a kernel
+    /// that cannot assemble.
+    fn attach_resolved(
+        self,
+        root: BorrowedFd<'_>,
+        target: BorrowedFd<'_>,
+        path: &Path,
+    ) -> Result<crate::Mount> {
+        match raw::move_mount_onto(self.0.as_fd(), target) {
+            Ok(()) => Ok(crate::Mount::from_attached(self.0)),
+            Err(e)
+                if e.raw_os_error() == libc::EINVAL && sys::is_detached(root).unwrap_or(false) =>
+            {
+                Err(Error::KernelTooOld {
+                    what: "attaching a mount inside a detached tree (assembly)",
+                    version: "6.15",
+                    errno: crate::Errno::from_raw(libc::EINVAL),
+                })
+            }
+            Err(e) => Err(Error::sys(Op::MoveMount, e).at(path)),
+        }
+    }
+
+    /// `move_mount(MOVE_MOUNT_BENEATH)` under the mount on `target`, then a
+    /// lazy unmount of that mount—swaps what is mounted on `target` for this
+    /// tree in one step, and returns the old tree, detached.
+    ///
+    /// A process that opens a path under `target` meanwhile sees the old
+    /// tree or the new one, never the directory beneath both nor an error:
+    /// the new mount is put under the old one (at the same place, Linux
+    /// 6.5+), then the old one is taken off, which reveals the new one.
+    ///
+    /// `target` must be a mount point; where mounts are stacked there, the
+    /// topmost is the one replaced. Before anything changes, the old tree
+    /// (with its submounts) is cloned (`open_tree(OPEN_TREE_CLONE |
+    /// AT_RECURSIVE)`): a lazily unmounted mount cannot be attached again,
+    /// so the clone is what is returned, for a rollback
+    /// (`old.replace(target)`). An old tree the kernel will not clone (an
+    /// unbindable mount) is an error, and nothing is changed. The old top is
+    /// unmounted by identity, as [`Mount::unmount`](crate::Mount::unmount)
+    /// does: if another mount was stacked on it meanwhile, nothing is
+    /// unmounted and the error is [`Error::Covered`] (both trees then stay
+    /// mounted, the new one beneath).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotMounted`] if `target` is not a mount point;
+    /// [`Error::KernelTooOld`] before Linux 6.5 (no `MOVE_MOUNT_BENEATH`);
+    /// [`Error::Os`] from `open_tree` (`EINVAL` for an unbindable old tree),
+    /// `move_mount` (`EINVAL` beneath the namespace's root or the caller's
+    /// root, or a kind mismatch) or `umount2`; [`Error::Covered`] as above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("replace");
+    /// use mountfd::{FsContext, MountAttr};
+    ///
+    /// let v1 = FsContext::new("tmpfs")?.mount(&MountAttr::new())?.attach(&dir)?;
+    /// std::fs::write(dir.join("version"), b"1").unwrap();
+    /// let v2 = FsContext::new("tmpfs")?.mount(&MountAttr::new())?;
+    /// let old = v2.replace(&dir)?;
+    /// assert!(!dir.join("version").exists(), "the new tmpfs is on top");
+    /// // Roll back: the old tree, kept as a clone, swapped in again.
+    /// old.replace(&dir)?;
+    /// assert_eq!(std::fs::read(dir.join("version")).unwrap(), b"1");
+    /// # drop(v1);
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    ///
+    /// See <https://man7.org/linux/man-pages/man2/move_mount.2.html>.
+    #[doc(alias = "MOVE_MOUNT_BENEATH")]
+    pub fn replace(self, target: impl AsRef<Path>) -> Result<DetachedMount> {
+        let target = target.as_ref();
+        let top = sys::open_mount_root(target)?;
+        let old = raw::open_tree(
+            top.as_fd(),
+            c"",
+            abi::OPEN_TREE_CLONE | abi::AT_RECURSIVE | abi::AT_EMPTY_PATH,
+        )
+        .map(DetachedMount)
+        .map_err(|e| Error::sys(Op::OpenTree, e).at(target))?;
+        match raw::move_mount_beneath(self.0.as_fd(), top.as_fd()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == libc::EINVAL && !raw::move_mount_knows_beneath() => {
+                return Err(Error::KernelTooOld {
+                    what: "MOVE_MOUNT_BENEATH",
+                    version: "6.5",
+                    errno: crate::Errno::from_raw(libc::EINVAL),
+                });
+            }
+            Err(e) => return Err(Error::sys(Op::MoveMount, e).at(target)),
+        }
+        drop(self);
+        sys::unmount_mount(top, crate::UnmountFlags::DETACH.bits())?;
+        Ok(old)
+    }
+
     /// Wraps an fd that the caller knows refers to a detached mount, such
     /// as one from `open_tree(OPEN_TREE_CLONE)` or `fsmount`.
     ///
@@ -345,7 +563,7 @@ impl DetachedMount {
 
 /// `open_tree_attr(dir, path, OPEN_TREE_CLONE | extra [| AT_RECURSIVE],
 /// attr)`, with the pre-6.15 fallback; errors name `named`.
-fn clone_with(
+pub(crate) fn clone_with(
     dir: BorrowedFd<'_>,
     path: &Path,
     extra: u32,

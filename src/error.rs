@@ -159,6 +159,23 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The running kernel is too old for what was asked, which the crate
+    /// does not emulate with a non-atomic substitute: assembling a tree
+    /// inside a detached one ([`DetachedMount::attach_in`](crate::DetachedMount::attach_in),
+    /// Linux 6.15), swapping a mount in one step
+    /// ([`DetachedMount::replace`](crate::DetachedMount::replace), Linux 6.5).
+    #[error("{what} needs Linux {version} or later; this kernel refused it ({errno})")]
+    #[non_exhaustive]
+    KernelTooOld {
+        /// What was asked (`"MOVE_MOUNT_BENEATH"`, ...).
+        what: &'static str,
+        /// The first Linux release that has it (`"6.5"`).
+        version: &'static str,
+        /// The errno the kernel gave (`EINVAL`).
+        #[source]
+        errno: Errno,
+    },
+
     /// The operation does not exist on this platform (anything but Linux).
     #[error("{op} is not supported on this platform")]
     #[non_exhaustive]
@@ -291,6 +308,7 @@ ops! {
     Umount2 => "umount2",
     Readlink => "readlink",
     Fspick => "fspick",
+    Mkdirat => "mkdirat",
     FsconfigReconfigure => "fsconfig(FSCONFIG_CMD_RECONFIGURE)",
 }
 
@@ -399,7 +417,8 @@ impl Error {
         match self {
             Error::Os { errno, .. }
             | Error::RemapUnsupported { errno, .. }
-            | Error::LoopInUse { errno, .. } => Some(errno.raw_os_error()),
+            | Error::LoopInUse { errno, .. }
+            | Error::KernelTooOld { errno, .. } => Some(errno.raw_os_error()),
             Error::Unsupported { .. } => Some(libc::ENOSYS),
             Error::NotMounted { .. } => Some(libc::EINVAL),
             Error::Covered { .. } => Some(libc::EBUSY),
@@ -579,7 +598,7 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = match &e {
             Error::InvalidIdMap(_) | Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
-            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
+            Error::Unsupported { .. } | Error::KernelTooOld { .. } => io::ErrorKind::Unsupported,
             _ => match e.errno() {
                 Some(errno) => io::Error::from_raw_os_error(errno).kind(),
                 None => io::ErrorKind::Other,

@@ -70,6 +70,9 @@
 //! | `STATX_ATTR_MOUNT_ROOT` (else mount ids compared with the parent's) | 5.8 |
 //! | `listmount`/`statmount`, unique mount ids (else `/proc/thread-self/mountinfo`) | 6.8 |
 //! | id maps in [`MountInfo`] (`STATMOUNT_MNT_UIDMAP`) | 6.15 |
+//! | [`DetachedMount::attach_in`] (`openat2` with `RESOLVE_IN_ROOT`) | 5.6 |
+//! | assembly: `attach_in` with a detached tree as the root (else [`Error::KernelTooOld`]) | 6.15 |
+//! | [`DetachedMount::replace`] (`MOVE_MOUNT_BENEATH`, else [`Error::KernelTooOld`]) | 6.5 |
 //!
 //! Without `open_tree_attr`, [`DetachedMount::clone_tree_with`] falls back to
 //! `open_tree` + `mount_setattr`, which cannot re-map an id-mapped source.

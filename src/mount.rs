@@ -137,6 +137,46 @@ impl Mount {
         crate::detached_mount::set_attr_fd(self.0.as_fd(), attr, recursive)
     }
 
+    /// `open_tree_attr(fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE, attr)`—a
+    /// detached clone of this mount (and its submounts, with `recursive`)
+    /// with new attributes; this one stays as it is.
+    ///
+    /// As [`DetachedMount::try_clone`](crate::DetachedMount::try_clone): a
+    /// new id map replaces the mount's own (and applies to the ids on disk),
+    /// and before Linux 6.15 the fallback cannot re-map an id-mapped mount.
+    ///
+    /// # Errors
+    ///
+    /// As [`DetachedMount::clone_tree_with`](crate::DetachedMount::clone_tree_with)
+    /// (`EINVAL` for an unbindable mount).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("mount-try-clone");
+    /// # let (a, b) = (dir.join("a"), dir.join("b"));
+    /// # std::fs::create_dir_all(&a).unwrap(); std::fs::create_dir_all(&b).unwrap();
+    /// use mountfd::{FsContext, MountAttr};
+    ///
+    /// let m = FsContext::new("tmpfs")?.mount(&MountAttr::new())?.attach(&a)?;
+    /// m.try_clone(false, &MountAttr::new().readonly())?.attach(&b)?;
+    /// assert!(std::fs::write(b.join("f"), b"x").is_err(), "the clone is read-only");
+    /// std::fs::write(a.join("f"), b"x").unwrap();
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    #[doc(alias = "open_tree_attr")]
+    pub fn try_clone(&self, recursive: bool, attr: &MountAttr<'_>) -> Result<crate::DetachedMount> {
+        crate::detached_mount::clone_with(
+            self.0.as_fd(),
+            Path::new(""),
+            crate::raw::abi::AT_EMPTY_PATH,
+            recursive,
+            attr,
+            None,
+        )
+    }
+
     /// `fspick(fd, "", FSPICK_EMPTY_PATH)`—a filesystem context on this
     /// mount's superblock, to change its options with
     /// [`FsContext::set_string`] & co. and apply them with

@@ -40,6 +40,16 @@ impl std::fmt::Debug for Layer<'_> {
 /// Without an upper layer the overlay is read-only, and needs at least two
 /// lower layers.
 ///
+/// **Id-mapping.** A merged overlay cannot be id-mapped: `MOUNT_ATTR_IDMAP`
+/// on it is `EINVAL` (overlayfs does not set `FS_ALLOW_IDMAP`), whether
+/// asked in [`mount`](Self::mount)'s `attr`, with
+/// [`DetachedMount::set_attr`] or through
+/// [`DetachedMount::try_clone`]. Id-map the layers instead, first: clone
+/// each one id-mapped, detached
+/// ([`DetachedMount::clone_tree_idmapped`], or
+/// [`try_clone`](DetachedMount::try_clone) of a mounted image), and pass it
+/// with [`lower_fd`](Self::lower_fd); see the example there.
+///
 /// # Examples
 ///
 /// ```
@@ -234,7 +244,8 @@ impl<'a> Overlay<'a> {
     /// not UTF-8 and not a directory (such a path is passed as an `O_PATH`
     /// fd, so a FIFO or device there is refused, never opened); [`Error::Os`] with the
     /// kernel's message when overlayfs refuses a layer (`ENOENT`, a work
-    /// directory on another filesystem, …).
+    /// directory on another filesystem, …), or `EINVAL` for
+    /// an `attr` with an id map (see [`Overlay`]: map the layers instead).
     #[doc(alias = "lowerdir")]
     pub fn mount(&self, attr: &MountAttr<'_>) -> Result<DetachedMount> {
         if self.lowers.is_empty() {

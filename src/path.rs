@@ -254,3 +254,139 @@ pub(crate) fn reopen(r: &Resolved, write: bool, path: &Path) -> Result<OwnedFd> 
     }
     Ok(fd)
 }
+
+/// `openat2(root, path, O_PATH | O_NOFOLLOW, RESOLVE_IN_ROOT |
+/// RESOLVE_NO_MAGICLINKS)`: `path` looked up as if `root` were `/`.
+///
+/// Every symlink, absolute or with `..`, is resolved inside `root`
+/// (`RESOLVE_IN_ROOT` in fs/namei.c scopes `/` and `..` to it, and fails a
+/// lookup with `EXDEV` if a concurrent rename would let `..` escape), and no
+/// `/proc/*/fd` or `/proc/*/root` link is followed at all (`ELOOP`).
+///
+/// The final component: a mount of a directory (`dir_mount`) follows a final
+/// symlink, inside `root` again, so a container's `/var/run` (→ `/run`) is
+/// a target; a mount of a file never does (the kernel would attach it on the
+/// link itself, covering the link), and a symlink there is
+/// [`Error::InvalidInput`], as [`mount_target`] does. The kind found must
+/// match the mount's: a directory for a directory, a non-directory for a
+/// file.
+pub(crate) fn resolve_in_root(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    dir_mount: bool,
+) -> Result<OwnedFd> {
+    let open = |flags: OFlags| with_c_path(path, |c| open_in_root(root, c, flags, path));
+    let mut r = stat_resolved(open(OFlags::NOFOLLOW)?, path)?;
+    if r.kind == Kind::Symlink && dir_mount {
+        r = stat_resolved(open(OFlags::empty())?, path)?;
+    }
+    match (r.kind, dir_mount) {
+        (Kind::Dir, true) => Ok(r.fd),
+        (Kind::Symlink, false) => Err(Error::invalid(
+            "mount target",
+            format!(
+                "{} is a symlink; a file mount is never attached on one",
+                path.display()
+            ),
+        )),
+        (Kind::Dir, false) | (_, true) => Err(Error::invalid(
+            "mount target",
+            format!(
+                "{} is {}, and the mount's root is {}",
+                path.display(),
+                r.kind.describe(),
+                if dir_mount {
+                    "a directory"
+                } else {
+                    "not a directory"
+                }
+            ),
+        )),
+        (_, false) => Ok(r.fd),
+    }
+}
+
+/// Creates the final component of `path` inside `root` if it is missing:
+/// a directory (`mkdirat`, mode 0755 less the umask) for a directory mount,
+/// an empty regular file (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0644 less
+/// the umask) otherwise. Its parent is resolved as in [`resolve_in_root`],
+/// following symlinks only inside `root`; the name is created relative to
+/// that parent's fd, so it lands where the parent was found. Something
+/// already there (a symlink included, which is not followed) is left as it
+/// is.
+pub(crate) fn create_in_root(root: BorrowedFd<'_>, path: &Path, dir: bool) -> Result<()> {
+    use std::path::Component;
+    let Some(Component::Normal(name)) = path.components().next_back() else {
+        return Err(Error::invalid(
+            "mount target",
+            format!(
+                "{} does not end in a name that could be created",
+                path.display()
+            ),
+        ));
+    };
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let parent_fd = with_c_path(parent, |c| open_in_root(root, c, OFlags::DIRECTORY, parent))?;
+    let name = Path::new(name);
+    let made = with_c_path(name, |c| {
+        Ok(if dir {
+            rustix::fs::mkdirat(&parent_fd, c, Mode::from_raw_mode(0o755))
+        } else {
+            openat(
+                &parent_fd,
+                c,
+                OFlags::WRONLY
+                    | OFlags::CREATE
+                    | OFlags::EXCL
+                    | OFlags::NOFOLLOW
+                    | OFlags::CLOEXEC
+                    | OFlags::NOCTTY,
+                Mode::from_raw_mode(0o644),
+            )
+            .map(drop)
+        })
+    })?;
+    match made {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(os_err(
+            if dir { Op::Mkdirat } else { Op::Open },
+            Some(path),
+            e,
+        )),
+    }
+}
+
+/// `openat2(root, path, O_PATH | O_CLOEXEC | flags, RESOLVE_IN_ROOT |
+/// RESOLVE_NO_MAGICLINKS)`, retried a few times on `EAGAIN`: the kernel's
+/// answer when a rename or mount elsewhere raced a `..` in the lookup and
+/// it could not be sure `..` stayed inside `root` (fs/namei.c), which is
+/// worth another try, not a failure.
+fn open_in_root(
+    root: BorrowedFd<'_>,
+    c: &std::ffi::CStr,
+    flags: OFlags,
+    path: &Path,
+) -> Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match openat2(
+            root,
+            c,
+            OFlags::PATH | OFlags::CLOEXEC | flags,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Err(rustix::io::Errno::AGAIN) if tries < 16 => tries += 1,
+            r => return r.map_err(|e| os_err(Op::Open, Some(path), e)),
+        }
+    }
+}
+
+/// Whether `fd` refers to a directory (one `fstat`).
+pub(crate) fn is_dir(fd: BorrowedFd<'_>) -> Result<bool> {
+    let st = rustix::fs::fstat(fd).map_err(|e| os_err(Op::Fstat, None, e))?;
+    Ok(FileType::from_raw_mode(st.st_mode as _) == FileType::Directory)
+}

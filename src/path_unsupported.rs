@@ -75,3 +75,15 @@ pub(crate) fn with_c_path<T>(
 pub(crate) fn mount_target(_: BorrowedFd<'_>, _: &Path) -> Result<OwnedFd> {
     unsupported(Op::Open)
 }
+
+pub(crate) fn resolve_in_root(_: BorrowedFd<'_>, _: &Path, _: bool) -> Result<OwnedFd> {
+    unsupported(Op::Open)
+}
+
+pub(crate) fn create_in_root(_: BorrowedFd<'_>, _: &Path, _: bool) -> Result<()> {
+    unsupported(Op::Open)
+}
+
+pub(crate) fn is_dir(_: BorrowedFd<'_>) -> Result<bool> {
+    unsupported(Op::Fstat)
+}

@@ -697,6 +697,15 @@ pub(crate) fn unmount_at(dir: BorrowedFd<'_>, name: &Path, flags: u32, shown: &P
     })
 }
 
+/// Whether the mount `fd` is on is outside the calling thread's mount
+/// namespace: a detached tree (an anonymous namespace of its own) or
+/// another namespace's mount. Its (old) mount id from fdinfo is looked for
+/// in `/proc/thread-self/mountinfo`. Only asked on an error path.
+pub(crate) fn is_detached(fd: BorrowedFd<'_>) -> Result<bool> {
+    let id = fdinfo_mnt_id(fd)?.id;
+    Ok(!read_mountinfo()?.iter().any(|l| l.id == id))
+}
+
 // --- fspick ------------------------------------------------------------------
 
 /// `fspick(fd, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC | FSPICK_NO_AUTOMOUNT)`.

@@ -43,3 +43,7 @@ pub(crate) fn fspick(_: BorrowedFd<'_>) -> Result<OwnedFd> {
 pub(crate) fn reconfigure(_: BorrowedFd<'_>) -> Result<()> {
     no(Op::FsconfigReconfigure)
 }
+
+pub(crate) fn is_detached(_: BorrowedFd<'_>) -> Result<bool> {
+    no(Op::Read)
+}

@@ -62,6 +62,14 @@ pub(crate) fn move_mount_onto(_: BorrowedFd<'_>, _: BorrowedFd<'_>) -> Result<()
     nosys()
 }
 
+pub(crate) fn move_mount_beneath(_: BorrowedFd<'_>, _: BorrowedFd<'_>) -> Result<()> {
+    nosys()
+}
+
+pub(crate) fn move_mount_knows_beneath() -> bool {
+    false
+}
+
 pub(crate) fn fs_type(_: BorrowedFd<'_>) -> Result<u64> {
     nosys()
 }

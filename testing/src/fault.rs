@@ -66,6 +66,7 @@ impl std::error::Error for FaultError {}
 const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
 const BPF_JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
 const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
+const BPF_JSET_K: u16 = 0x05 | 0x40; // BPF_JMP | BPF_JSET | BPF_K
 
 // `<linux/seccomp.h>`.
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
@@ -231,6 +232,51 @@ pub unsafe fn fail_syscall(nr: libc::c_long, errno: i32) -> Result<(), FaultErro
         jeq(arch()?, 0, 3),
         stmt(BPF_LD_W_ABS, OFF_NR),
         jeq(nr, 0, 1),
+        stmt(BPF_RET_K, ret),
+        stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
+    ];
+    // SAFETY: the caller's contract.
+    unsafe { install(&prog) }
+}
+
+/// Makes system call `nr` fail with `errno` on the calling thread when its
+/// argument `arg` (0-based) has any bit of `mask` set in its low 32 bits,
+/// for the rest of the thread's life: a kernel that lacks a flag
+/// (`MOVE_MOUNT_BENEATH` for `move_mount`, say, which an older kernel
+/// refuses with `EINVAL`) while the call itself works.
+///
+/// # Errors
+///
+/// As [`fail_syscall`]; [`FaultError::BadSyscall`] also for `arg` > 5.
+///
+/// # Safety
+///
+/// As [`fail_syscall`], for the calls of `nr` with such an argument.
+pub unsafe fn fail_syscall_if_flag(
+    nr: libc::c_long,
+    arg: u32,
+    mask: u32,
+    errno: i32,
+) -> Result<(), FaultError> {
+    let nr = syscall_nr(nr)?;
+    let ret = ret_errno(errno)?;
+    if arg > 5 {
+        return Err(FaultError::BadSyscall(nr as libc::c_long));
+    }
+    // args[arg]'s low word: OFF_ARG1_LOW is args[1]'s.
+    let off = OFF_ARG1_LOW - 8 + 8 * arg;
+    let prog = [
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jeq(arch()?, 0, 5),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+        jeq(nr, 0, 3),
+        stmt(BPF_LD_W_ABS, off),
+        libc::sock_filter {
+            code: BPF_JSET_K,
+            jt: 0,
+            jf: 1,
+            k: mask,
+        },
         stmt(BPF_RET_K, ret),
         stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
     ];

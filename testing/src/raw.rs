@@ -89,3 +89,39 @@ pub fn command_in_new_user_ns(cmd: &mut std::process::Command) {
     // formatted before the fork.
     unsafe { cmd.pre_exec(child) };
 }
+
+/// `listmount(LSMT_ROOT)` in one call (Linux 6.8+): how many mounts the
+/// calling thread's mount namespace has, read atomically (the kernel lists
+/// them under the namespace lock), unlike `/proc/self/mountinfo`, which a
+/// reader gets in page-sized pieces, or a list of ids then `statmount`ed
+/// one by one. `None` where the call is missing.
+#[cfg(target_os = "linux")]
+pub fn mount_count() -> Option<usize> {
+    const SYS_LISTMOUNT: libc::c_long = 458;
+    #[repr(C)]
+    struct MntIdReq {
+        size: u32,
+        spare: u32,
+        mnt_id: u64,
+        param: u64,
+    }
+    let req = MntIdReq {
+        size: std::mem::size_of::<MntIdReq>() as u32,
+        spare: 0,
+        mnt_id: u64::MAX, // LSMT_ROOT
+        param: 0,
+    };
+    let mut ids = vec![0u64; 1 << 16];
+    // SAFETY: `req` is a readable `mnt_id_req` (version 0, 24 bytes) and
+    // `ids` has room for the count passed; the kernel writes only there.
+    let n = unsafe {
+        libc::syscall(
+            SYS_LISTMOUNT,
+            &req as *const MntIdReq,
+            ids.as_mut_ptr(),
+            ids.len(),
+            0u32,
+        )
+    };
+    usize::try_from(n).ok()
+}

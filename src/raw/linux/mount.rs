@@ -103,6 +103,46 @@ pub(crate) fn move_mount_onto(fd: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Res
     )
 }
 
+/// `move_mount(fd, "", target, "", MOVE_MOUNT_F_EMPTY_PATH |
+/// MOVE_MOUNT_T_EMPTY_PATH | MOVE_MOUNT_BENEATH)` (Linux 6.5): mounts the
+/// detached mount `fd` beneath the mount whose root `target` is, at the same
+/// place, so that unmounting the top one reveals it.
+pub(crate) fn move_mount_beneath(fd: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<()> {
+    use rustix::mount::{move_mount, MoveMountFlags};
+    move_mount(
+        fd,
+        c"",
+        target,
+        c"",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+            | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH
+            | MoveMountFlags::MOVE_MOUNT_BENEATH,
+    )
+}
+
+/// Whether `move_mount` knows `MOVE_MOUNT_BENEATH`, asked with a call that
+/// cannot move anything: both fds are -1. A kernel that knows the flag gets
+/// past its flag check (`do_move_mount` in fs/namespace.c rejects unknown
+/// flags with `EINVAL` first) and fails looking up fd -1 with `EBADF`; an
+/// older one says `EINVAL`.
+pub(crate) fn move_mount_knows_beneath() -> bool {
+    use linux_raw_sys::general as g;
+    let flags = g::MOVE_MOUNT_F_EMPTY_PATH | g::MOVE_MOUNT_T_EMPTY_PATH | g::MOVE_MOUNT_BENEATH;
+    // SAFETY: the paths are NUL-terminated static strings the kernel only
+    // reads; the fds are -1, which name no file of ours.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            -1,
+            c"".as_ptr(),
+            -1,
+            c"".as_ptr(),
+            flags,
+        )
+    };
+    ret < 0 && super::last_errno() != rustix::io::Errno::INVAL
+}
+
 /// `fstatfs(fd).f_type`: the magic number of the filesystem holding `fd`.
 pub(crate) fn fs_type(fd: BorrowedFd<'_>) -> Result<u64> {
     rustix::fs::fstatfs(fd).map(|st| st.f_type as u64)
