@@ -138,6 +138,26 @@ struct Common {
     /// (which is never followed). Without it, any symlink is refused.
     #[arg(long, global = true)]
     follow_symlinks: bool,
+    /// Resolve TARGET inside DIR, as if DIR were `/` (a container's root):
+    /// symlinks are followed only within DIR, and a missing final directory
+    /// or file is created there. Nothing can lead the mount outside DIR.
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "replace")]
+    in_root: Option<PathBuf>,
+    /// Swap what is mounted on TARGET for the new mount in one step
+    /// (MOVE_MOUNT_BENEATH, Linux 6.5+): readers see the old tree or the
+    /// new one, never an empty directory. TARGET must be a mount point.
+    #[arg(long, global = true)]
+    replace: bool,
+}
+
+/// Where a new mount goes: the target path and how it is resolved.
+pub struct Where {
+    /// `--follow-symlinks`.
+    pub follow: bool,
+    /// `--in-root DIR`.
+    pub in_root: Option<PathBuf>,
+    /// `--replace`.
+    pub replace: bool,
 }
 
 #[derive(Subcommand)]
@@ -372,7 +392,7 @@ fn attr_for<'a>(o: &MountOptions, ns: Option<&'a UserNs>) -> MountAttr<'a> {
 fn bind(
     source: &Path,
     target: &Path,
-    follow: bool,
+    at: &Where,
     o: &MountOptions,
     log: &Log,
 ) -> Result<(), Failure> {
@@ -384,7 +404,7 @@ fn bind(
     // Everything that can be checked is checked before anything is created.
     let maps = parse_idmaps(&o.idmaps)?;
     require_root()?;
-    let target = Target::open(target, follow)?;
+    let target = Target::open(target, at)?;
     let ns = userns_for(&maps, log)?;
     let attr = attr_for(o, ns.as_ref());
     // The detached mount is unmounted on drop if anything below fails. Its
@@ -425,7 +445,7 @@ fn image(
     image: &Path,
     fstype: &str,
     target: &Path,
-    follow: bool,
+    at: &Where,
     o: &MountOptions,
     log: &Log,
 ) -> Result<(), Failure> {
@@ -434,7 +454,7 @@ fn image(
     }
     let maps = parse_idmaps(&o.idmaps)?;
     require_root()?;
-    let target = Target::open(target, follow)?;
+    let target = Target::open(target, at)?;
     // The map, the image, the type and the offset are all checked (and the
     // filesystem mounted, detached) before the target is touched.
     let ns = userns_for(&maps, log)?;
@@ -466,7 +486,7 @@ fn overlay(
     lowers: &[String],
     upper_work: Option<(&Path, &Path)>,
     target: &Path,
-    follow: bool,
+    at: &Where,
     o: &MountOptions,
     log: &Log,
 ) -> Result<(), Failure> {
@@ -483,7 +503,7 @@ fn overlay(
     }
     let maps = parse_idmaps(&o.idmaps)?;
     require_root()?;
-    let target = Target::open(target, follow)?;
+    let target = Target::open(target, at)?;
     let ns = userns_for(&maps, log)?;
     let attr = attr_for(o, ns.as_ref());
     let mut ov = Overlay::new();
@@ -516,8 +536,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let Common {
         options,
         verbose,
-        follow_symlinks: follow,
+        follow_symlinks,
+        in_root,
+        replace,
     } = &cli.common;
+    let at = Where {
+        follow: *follow_symlinks,
+        in_root: in_root.clone(),
+        replace: *replace,
+    };
     let log = Log(*verbose);
     let mut o = MountOptions::parse(options).map_err(Failure::Usage)?;
     match cli.command {
@@ -553,7 +580,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             o.idmaps.extend(idmaps);
             o.readonly = o.readonly.or(readonly.then_some(true));
             o.recursive |= recursive;
-            bind(&source, &target, *follow, &o, &log)
+            bind(&source, &target, &at, &o, &log)
         }
         Some(Command::Image {
             image: img,
@@ -568,7 +595,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             o.readonly = o.readonly.or(readonly.then_some(true));
             o.offset = offset.or(o.offset);
             o.sizelimit = size_limit.or(o.sizelimit);
-            image(&img, &fstype, &target, *follow, &o, &log)
+            image(&img, &fstype, &target, &at, &o, &log)
         }
         Some(Command::Overlay {
             lower,
@@ -579,14 +606,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             &lower,
             upper.as_deref().zip(work.as_deref()),
             &target,
-            *follow,
+            &at,
             &o,
             &log,
         ),
         None => match (&cli.source, &cli.target) {
             (Some(source), Some(target)) => match &cli.fstype {
-                Some(t) => image(source, t, target, *follow, &o, &log),
-                None => bind(source, target, *follow, &o, &log),
+                Some(t) => image(source, t, target, &at, &o, &log),
+                None => bind(source, target, &at, &o, &log),
             },
             _ => Err(Failure::Usage(format!(
                 "SOURCE and TARGET, or a subcommand, are needed\n\n{}",

@@ -2,10 +2,13 @@
 //! checked, created and mounted on relative to that fd.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use mountfd::DetachedMount;
+
+use crate::Where;
 
 /// What kind of thing a path is, for matching a target to its source.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -27,14 +30,51 @@ pub struct Target<'a> {
     shown: &'a Path,
     parent: OwnedFd,
     name: OsString,
+    how: How,
+}
+
+/// How the mount goes on the target.
+enum How {
+    /// Attached on the final name in `parent`, created if missing.
+    Attach,
+    /// `--in-root`: `parent` is the root directory, and the target is
+    /// resolved inside it ([`DetachedMount::attach_in_creating`]).
+    InRoot,
+    /// `--replace`: swapped for what is mounted there
+    /// ([`DetachedMount::replace`]).
+    Replace,
 }
 
 impl<'a> Target<'a> {
     /// Opens `target`'s parent directory, refusing a symlink in any of its
     /// components (`RESOLVE_NO_SYMLINKS`) unless `follow`.
-    pub fn open(target: &'a Path, follow: bool) -> Result<Self, String> {
+    pub fn open(target: &'a Path, at: &Where) -> Result<Self, String> {
         use rustix::fs::{openat, openat2, Mode, OFlags, ResolveFlags, CWD};
+        let follow = at.follow;
         let shown = target;
+        if let Some(root) = &at.in_root {
+            // The root itself is opened under the same symlink rule as any
+            // target; inside it, the library keeps every lookup within it.
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let fd = if follow {
+                openat(CWD, root, flags, Mode::empty())
+            } else {
+                openat2(
+                    CWD,
+                    root,
+                    flags,
+                    Mode::empty(),
+                    ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+                )
+            };
+            let parent = fd.map_err(|e| format!("--in-root {}: {e}", root.display()))?;
+            return Ok(Target {
+                shown,
+                parent,
+                name: target.as_os_str().to_owned(),
+                how: How::InRoot,
+            });
+        }
         // `.`, `..` and `/` have no final name: the target is then the
         // directory itself, opened as the "parent", and mounted on as `.`.
         let (name, parent) = match (target.file_name(), target.parent()) {
@@ -71,6 +111,11 @@ impl<'a> Target<'a> {
             shown,
             parent,
             name: name.to_owned(),
+            how: if at.replace {
+                How::Replace
+            } else {
+                How::Attach
+            },
         })
     }
 
@@ -136,6 +181,40 @@ impl<'a> Target<'a> {
     /// attach fails. Returns whether the target was created.
     pub fn attach(&self, mnt: DetachedMount, kind: Kind) -> Result<bool, String> {
         use rustix::fs::{unlinkat, AtFlags};
+        let shown = || self.shown.display();
+        match self.how {
+            How::Attach => {}
+            How::InRoot => {
+                return mnt
+                    .attach_in_creating(&self.parent, &self.name)
+                    .map(|_| false)
+                    .map_err(|e| format!("target {} in the root: {e}", shown()));
+            }
+            How::Replace => {
+                // The parent was opened under the symlink rule; the final
+                // name, never followed, is the mount point to swap.
+                let top = self.kind()?;
+                if top != Some(kind) {
+                    return Err(format!(
+                        "target {} is not a {} to replace",
+                        shown(),
+                        name(kind)
+                    ));
+                }
+                let path = rustix::fs::readlink(
+                    format!("/proc/thread-self/fd/{}", self.parent.as_raw_fd()),
+                    Vec::new(),
+                )
+                .map_err(|e| format!("target {}: {e}", shown()))?;
+                let at = Path::new(std::ffi::OsStr::from_bytes(path.as_bytes())).join(&self.name);
+                // The old tree, returned for a rollback, is unmounted on drop.
+                return mnt
+                    .replace(&at)
+                    .map(drop)
+                    .map(|()| false)
+                    .map_err(|e| format!("replacing {}: {e}", shown()));
+            }
+        }
         let created = self.prepare(kind)?;
         mnt.attach_at(self.parent.as_fd(), &self.name)
             .map(|_| created)

@@ -21,7 +21,7 @@ fn unsupported() -> String {
 }
 
 impl<'a> Target<'a> {
-    pub fn open(_target: &'a Path, _follow: bool) -> Result<Self, String> {
+    pub fn open(_target: &'a Path, _at: &crate::Where) -> Result<Self, String> {
         Err(unsupported())
     }
 
