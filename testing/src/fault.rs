@@ -272,6 +272,103 @@ pub unsafe fn fail_ioctl(request: u32, errno: i32) -> Result<(), FaultError> {
     unsafe { install(&prog) }
 }
 
+/// A condition on the low 32 bits of one argument of a system call, for
+/// [`fail_syscall_if`]. Every argument is seen as a `u64` (`struct
+/// seccomp_data`); an `int` flags word or fd is its low half.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    /// Argument `index` (0..=5) equals `value` in its low 32 bits.
+    Eq {
+        /// Which argument, from 0.
+        index: u8,
+        /// The value its low word must have.
+        value: u32,
+    },
+    /// Argument `index` (0..=5) has at least one bit of `mask` set in its
+    /// low 32 bits (`BPF_JSET`).
+    HasAnyBit {
+        /// Which argument, from 0.
+        index: u8,
+        /// The bits.
+        mask: u32,
+    },
+}
+
+impl Arg {
+    fn index(self) -> u8 {
+        match self {
+            Arg::Eq { index, .. } | Arg::HasAnyBit { index, .. } => index,
+        }
+    }
+}
+
+const BPF_JSET_K: u16 = 0x05 | 0x40; // BPF_JMP | BPF_JSET | BPF_K
+
+/// The offset of the low word of argument `index` in `struct seccomp_data`.
+fn arg_low(index: u8) -> u32 {
+    let base = 16 + 8 * u32::from(index);
+    if cfg!(target_endian = "big") {
+        base + 4
+    } else {
+        base
+    }
+}
+
+/// Makes system call `nr` fail with `errno` on the calling thread when
+/// every one of `conds` holds, for the rest of its life (and in every
+/// process it creates from now on): `clone` only when its flags ask for
+/// `CLONE_PIDFD`, `fsconfig` only on one fd, say. Other calls of `nr` run.
+///
+/// # Errors
+///
+/// As [`fail_syscall`]; [`FaultError::BadSyscall`] also for an argument
+/// index above 5 or more than 8 conditions, before anything is installed.
+///
+/// # Safety
+///
+/// As [`fail_syscall`], for the calls that match.
+pub unsafe fn fail_syscall_if(
+    nr: libc::c_long,
+    conds: &[Arg],
+    errno: i32,
+) -> Result<(), FaultError> {
+    let nr32 = syscall_nr(nr)?;
+    let ret = ret_errno(errno)?;
+    if conds.len() > 8 || conds.iter().any(|c| c.index() > 5) {
+        return Err(FaultError::BadSyscall(nr));
+    }
+    // Layout: arch check, nr check, two instructions per condition, then
+    // RET errno, RET allow. A failed check jumps to RET allow.
+    let n = conds.len();
+    let mut prog = Vec::with_capacity(6 + 2 * n);
+    let to_allow = |at: usize| -> u8 {
+        // From the instruction after `at` to the last one (RET allow).
+        let last = 4 + 2 * n + 1;
+        u8::try_from(last - (at + 1)).expect("a short filter")
+    };
+    prog.push(stmt(BPF_LD_W_ABS, OFF_ARCH));
+    prog.push(jeq(arch()?, 0, to_allow(1)));
+    prog.push(stmt(BPF_LD_W_ABS, OFF_NR));
+    prog.push(jeq(nr32, 0, to_allow(3)));
+    for (i, c) in conds.iter().enumerate() {
+        let at = 4 + 2 * i + 1;
+        prog.push(stmt(BPF_LD_W_ABS, arg_low(c.index())));
+        prog.push(match *c {
+            Arg::Eq { value, .. } => jeq(value, 0, to_allow(at)),
+            Arg::HasAnyBit { mask, .. } => libc::sock_filter {
+                code: BPF_JSET_K,
+                jt: 0,
+                jf: to_allow(at),
+                k: mask,
+            },
+        });
+    }
+    prog.push(stmt(BPF_RET_K, ret));
+    prog.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+    // SAFETY: the caller's contract.
+    unsafe { install(&prog) }
+}
+
 /// Kills the calling thread, and any process it creates from now on
 /// (filters are inherited: the child that owns a new user namespace, say),
 /// the moment it makes system call `nr` (`SECCOMP_RET_KILL_THREAD`).
@@ -361,6 +458,67 @@ mod tests {
         });
         // SAFETY: as above.
         assert!(unsafe { libc::syscall(libc::SYS_getppid) } > 0);
+    }
+
+    #[test]
+    fn a_conditional_fault_fails_only_the_calls_whose_arguments_match() {
+        if AUDIT_ARCH.is_none() {
+            return;
+        }
+        on_own_thread(|| {
+            // fcntl(fd, F_GETFD) on one fd only, and fcntl(_, F_SETFL) with
+            // O_NONBLOCK only: nothing on this thread needs either.
+            let a = std::fs::File::open("/dev/null").unwrap();
+            let b = std::fs::File::open("/dev/null").unwrap();
+            use std::os::fd::AsRawFd;
+            let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+            let conds = [
+                Arg::Eq {
+                    index: 0,
+                    value: fa as u32,
+                },
+                Arg::Eq {
+                    index: 1,
+                    value: libc::F_GETFD as u32,
+                },
+            ];
+            // SAFETY: only fcntl(fa, F_GETFD) fails, which nothing but the
+            // lines below calls.
+            unsafe { fail_syscall_if(libc::SYS_fcntl, &conds, libc::EXDEV) }.unwrap();
+            let flags = [Arg::HasAnyBit {
+                index: 2,
+                mask: libc::O_NONBLOCK as u32,
+            }];
+            // SAFETY: only an F_SETFL with O_NONBLOCK fails.
+            unsafe { fail_syscall_if(libc::SYS_fcntl, &flags, libc::EL2HLT) }.unwrap();
+            let err = || std::io::Error::last_os_error().raw_os_error();
+            // SAFETY: fcntl with integer arguments on fds we own.
+            unsafe {
+                assert_eq!(libc::fcntl(fa, libc::F_GETFD), -1);
+                assert_eq!(err(), Some(libc::EXDEV));
+                assert!(libc::fcntl(fb, libc::F_GETFD) >= 0, "another fd");
+                assert!(libc::fcntl(fa, libc::F_GETFL) >= 0, "another command");
+                assert_eq!(libc::fcntl(fb, libc::F_SETFL, libc::O_NONBLOCK), -1);
+                assert_eq!(err(), Some(libc::EL2HLT));
+                assert_eq!(libc::fcntl(fb, libc::F_SETFL, libc::O_APPEND), 0);
+            }
+        });
+        // Other threads are not filtered.
+        let a = std::fs::File::open("/dev/null").unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: as above.
+        assert!(unsafe { libc::fcntl(a.as_raw_fd(), libc::F_GETFD) } >= 0);
+    }
+
+    #[test]
+    fn conditions_on_a_seventh_argument_are_refused() {
+        on_own_thread(|| {
+            let bad = [Arg::Eq { index: 6, value: 0 }];
+            // SAFETY: refused before a filter exists.
+            let r = unsafe { fail_syscall_if(libc::SYS_getppid, &bad, libc::EPERM) };
+            assert_eq!(r, Err(FaultError::BadSyscall(libc::SYS_getppid)));
+            assert!(rustix::process::getppid().is_some());
+        });
     }
 
     #[test]
