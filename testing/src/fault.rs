@@ -332,8 +332,38 @@ pub unsafe fn fail_syscall_if(
     conds: &[Arg],
     errno: i32,
 ) -> Result<(), FaultError> {
-    let nr32 = syscall_nr(nr)?;
     let ret = ret_errno(errno)?;
+    // SAFETY: the caller's contract.
+    unsafe { install_if(nr, conds, ret) }
+}
+
+/// Makes system call `nr` return 0 without running when every one of
+/// `conds` holds (`SECCOMP_RET_ERRNO` with errno 0), on the calling thread
+/// for the rest of its life: a kernel that takes a request and ignores it,
+/// such as a `LOOP_SET_STATUS64` that sets nothing.
+///
+/// # Errors
+///
+/// As [`fail_syscall_if`].
+///
+/// # Safety
+///
+/// As [`fail_syscall`]; worse, the caller sees success from a call that
+/// did nothing, so any output it expects from the call is left as it was.
+/// Use it only for calls whose output (if any) the code run on this thread
+/// checks.
+pub unsafe fn skip_syscall_if(nr: libc::c_long, conds: &[Arg]) -> Result<(), FaultError> {
+    // SAFETY: the caller's contract.
+    unsafe { install_if(nr, conds, SECCOMP_RET_ERRNO) }
+}
+
+/// Installs a filter returning `ret` for call `nr` when all `conds` hold.
+///
+/// # Safety
+///
+/// As [`fail_syscall`].
+unsafe fn install_if(nr: libc::c_long, conds: &[Arg], ret: u32) -> Result<(), FaultError> {
+    let nr32 = syscall_nr(nr)?;
     if conds.len() > 8 || conds.iter().any(|c| c.index() > 5) {
         return Err(FaultError::BadSyscall(nr));
     }
@@ -508,6 +538,35 @@ mod tests {
         use std::os::fd::AsRawFd;
         // SAFETY: as above.
         assert!(unsafe { libc::fcntl(a.as_raw_fd(), libc::F_GETFD) } >= 0);
+    }
+
+    #[test]
+    fn a_skipped_call_returns_zero_and_does_nothing() {
+        if AUDIT_ARCH.is_none() {
+            return;
+        }
+        on_own_thread(|| {
+            use std::os::fd::AsRawFd;
+            let f = std::fs::File::open("/dev/null").unwrap();
+            let cond = [Arg::Eq {
+                index: 1,
+                value: libc::F_SETFL as u32,
+            }];
+            // SAFETY: only F_SETFL is skipped, which nothing but the lines
+            // below calls, and they check its (missing) effect.
+            unsafe { skip_syscall_if(libc::SYS_fcntl, &cond) }.unwrap();
+            // SAFETY: fcntl with integer arguments on an fd we own.
+            unsafe {
+                assert_eq!(
+                    libc::fcntl(f.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK),
+                    0
+                );
+                assert_eq!(
+                    libc::fcntl(f.as_raw_fd(), libc::F_GETFL) & libc::O_NONBLOCK,
+                    0
+                );
+            }
+        });
     }
 
     #[test]
