@@ -429,6 +429,186 @@ pub unsafe fn kill_on_syscall(nr: libc::c_long) -> Result<(), FaultError> {
     unsafe { install(&prog) }
 }
 
+/// `struct seccomp_notif` from `<linux/seccomp.h>`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct SeccompNotif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    instruction_pointer: u64,
+    args: [u64; 6],
+}
+
+/// `struct seccomp_notif_resp` from `<linux/seccomp.h>`.
+#[repr(C)]
+struct SeccompNotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+/// `_IOWR('!', nr, size)` in the generic ioctl encoding (x86, arm, riscv,
+/// s390x, loongarch); checked against libc below.
+const fn iowr(nr: u32, size: usize) -> u32 {
+    (3 << 30) | ((size as u32) << 16) | ((b'!' as u32) << 8) | nr
+}
+const SECCOMP_IOCTL_NOTIF_RECV: u32 = iowr(0, std::mem::size_of::<SeccompNotif>());
+const SECCOMP_IOCTL_NOTIF_SEND: u32 = iowr(1, std::mem::size_of::<SeccompNotifResp>());
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_long = 1 << 3;
+
+/// A system call stopped by [`notify_on_syscall`], waiting for
+/// [`Listener::resume`].
+#[derive(Debug, Clone, Copy)]
+pub struct Notification {
+    /// The kernel's cookie for the call.
+    pub id: u64,
+    /// The thread that made it, in the listener's pid namespace.
+    pub tid: u32,
+    /// The system call number.
+    pub nr: i32,
+    /// Its arguments.
+    pub args: [u64; 6],
+}
+
+/// The listener fd of a [`notify_on_syscall`] filter: every call the filter
+/// stops waits until another thread resumes it here.
+#[derive(Debug)]
+pub struct Listener(std::os::fd::OwnedFd);
+
+impl Listener {
+    /// Waits up to `timeout` for a stopped call; `None` if none came.
+    ///
+    /// # Errors
+    ///
+    /// The failed `poll` or `SECCOMP_IOCTL_NOTIF_RECV`.
+    pub fn next(&self, timeout: std::time::Duration) -> std::io::Result<Option<Notification>> {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if n == 0 || pfd.revents & libc::POLLIN == 0 {
+            return Ok(None);
+        }
+        let mut notif = SeccompNotif::default();
+        // SAFETY: the kernel fills in exactly one zeroed `seccomp_notif`.
+        let rc = unsafe {
+            libc::ioctl(
+                self.0.as_raw_fd(),
+                SECCOMP_IOCTL_NOTIF_RECV as _,
+                &mut notif as *mut SeccompNotif,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Some(Notification {
+            id: notif.id,
+            tid: notif.pid,
+            nr: notif.nr,
+            args: notif.args,
+        }))
+    }
+
+    /// Lets the stopped call `id` run as if never stopped
+    /// (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`, Linux 5.5+).
+    ///
+    /// # Errors
+    ///
+    /// The failed `SECCOMP_IOCTL_NOTIF_SEND` (`ENOENT` if the caller died).
+    pub fn resume(&self, id: u64) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut resp = SeccompNotifResp {
+            id,
+            val: 0,
+            error: 0,
+            flags: SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+        };
+        // SAFETY: the kernel reads exactly one `seccomp_notif_resp`.
+        let rc = unsafe {
+            libc::ioctl(
+                self.0.as_raw_fd(),
+                SECCOMP_IOCTL_NOTIF_SEND as _,
+                &mut resp as *mut SeccompNotifResp,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Stops every call of `nr` on the calling thread (and in every process it
+/// creates from now on) until another thread [resumes](Listener::resume)
+/// it through the returned [`Listener`] (`SECCOMP_RET_USER_NOTIF`): a
+/// window in which a test can look at the world, such as the state of a
+/// child, at an exact point of the code under test.
+///
+/// # Errors
+///
+/// As [`kill_on_syscall`]; the failed `seccomp` call.
+///
+/// # Safety
+///
+/// Each call of `nr` on the thread waits until it is resumed: something
+/// must read the listener for as long as the thread (or a process it
+/// created) can make the call, or it hangs. Dropping the listener makes
+/// later calls fail with `ENOSYS`.
+pub unsafe fn notify_on_syscall(nr: libc::c_long) -> Result<Listener, FaultError> {
+    use std::os::fd::FromRawFd;
+    let nr = syscall_nr(nr)?;
+    let prog = [
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jeq(arch()?, 0, 3),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+        jeq(nr, 0, 1),
+        stmt(BPF_RET_K, SECCOMP_RET_USER_NOTIF),
+        stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    if !crate::is_root() {
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
+        }
+    }
+    // SAFETY: `fprog` points to `prog`, which the kernel copies during the
+    // call; it returns a new fd that nothing else owns.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if fd < 0 {
+        return Err(last_os("seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)"));
+    }
+    // SAFETY: as above.
+    Ok(Listener(unsafe {
+        std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int)
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,6 +757,60 @@ mod tests {
             let r = unsafe { fail_syscall_if(libc::SYS_getppid, &bad, libc::EPERM) };
             assert_eq!(r, Err(FaultError::BadSyscall(libc::SYS_getppid)));
             assert!(rustix::process::getppid().is_some());
+        });
+    }
+
+    #[test]
+    fn user_notification_structs_and_requests_are_the_kernels() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<SeccompNotif>(), size_of::<libc::seccomp_notif>());
+        assert_eq!(
+            size_of::<SeccompNotifResp>(),
+            size_of::<libc::seccomp_notif_resp>()
+        );
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        {
+            assert_eq!(
+                SECCOMP_IOCTL_NOTIF_RECV as u64,
+                libc::SECCOMP_IOCTL_NOTIF_RECV as u64
+            );
+            assert_eq!(
+                SECCOMP_IOCTL_NOTIF_SEND as u64,
+                libc::SECCOMP_IOCTL_NOTIF_SEND as u64
+            );
+        }
+        assert_eq!(SECCOMP_RET_USER_NOTIF, libc::SECCOMP_RET_USER_NOTIF);
+    }
+
+    #[test]
+    fn a_notified_call_waits_until_resumed() {
+        if AUDIT_ARCH.is_none() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let resumed = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let caller = s.spawn(|| {
+                // SAFETY: the other thread reads the listener until this
+                // thread's one getppid has been resumed.
+                let l = unsafe { notify_on_syscall(libc::SYS_getppid) }.unwrap();
+                tx.send(l).unwrap();
+                // SAFETY: getppid takes no arguments.
+                let r = unsafe { libc::syscall(libc::SYS_getppid) };
+                (r, resumed.load(std::sync::atomic::Ordering::SeqCst))
+            });
+            let l: Listener = rx.recv().unwrap();
+            let n = l
+                .next(std::time::Duration::from_secs(10))
+                .unwrap()
+                .expect("the call stops");
+            assert_eq!(i64::from(n.nr), libc::SYS_getppid);
+            resumed.store(true, std::sync::atomic::Ordering::SeqCst);
+            l.resume(n.id).unwrap();
+            let (r, seen) = caller.join().unwrap();
+            assert!(seen, "getppid returned before it was resumed");
+            // SAFETY: getppid cannot fail on this thread.
+            assert_eq!(r, libc::c_long::from(unsafe { libc::getppid() }));
         });
     }
 
