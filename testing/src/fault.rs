@@ -768,7 +768,9 @@ mod tests {
             size_of::<SeccompNotifResp>(),
             size_of::<libc::seccomp_notif_resp>()
         );
+        // libc types ioctl requests as c_ulong on glibc and c_int on musl.
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        #[allow(clippy::unnecessary_cast)]
         {
             assert_eq!(
                 SECCOMP_IOCTL_NOTIF_RECV as u64,
