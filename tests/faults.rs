@@ -586,23 +586,16 @@ fn children_killed_at_random_points_are_reaped_and_nothing_leaks() {
             });
             (maker.join().unwrap(), killer.join().unwrap())
         });
-        let (mut ok, mut failed) = (0, 0);
+        // Wherever the child died, it was not reaped before the parent
+        // finished: Linux 6.18 gives a whole namespace every time (as the
+        // test above shows for a child dead before the maps).
         for r in &results {
             match r {
-                Ok(ns) => {
-                    assert_maps(ns, dir);
-                    ok += 1;
-                }
-                Err(e) => {
-                    assert!(matches!(e, Error::Os { .. }), "{e}");
-                    failed += 1;
-                }
+                Ok(ns) => assert_maps(ns, dir),
+                Err(e) => panic!("a namespace from a killed child: {e}"),
             }
         }
-        eprintln!(
-            "{} children killed: {ok} usable namespaces, {failed} typed errors",
-            killed.len()
-        );
+        eprintln!("{} children killed, 300 usable namespaces", killed.len());
         assert!(!killed.is_empty(), "the killer never caught a child");
         drop(results);
         before.assert_unchanged("randomly killed children", Duration::ZERO);
