@@ -372,7 +372,10 @@ impl fmt::Debug for UserNsCache {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+// Two attributes, not `cfg(all(test, ..))`: cargo-mutants recognises a
+// test module by a plain `#[cfg(test)]` and would mutate it otherwise.
+#[cfg(test)]
+#[cfg(target_os = "linux")]
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
