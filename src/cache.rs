@@ -413,6 +413,10 @@ mod tests {
         let kept = get(&cache, &map("0:100000:65536"), &made);
         assert_eq!(cache.len(), 1);
         assert!(!cache.is_empty());
+        assert_eq!(
+            format!("{cache:?}"),
+            "UserNsCache { capacity: 8, len: 1, .. }"
+        );
         drop(kept);
     }
 
