@@ -443,9 +443,15 @@ mod tests {
     fn each_creation_fills_its_own_entry() {
         let (cache, made) = (UserNsCache::new(4), AtomicUsize::new(0));
         let (a, b, c) = (map("0:100000:1"), map("0:200000:1"), map("0:300000:1"));
+        // Each entry is ready once its creation returns (a pending one would
+        // make the next request for it wait for ever).
+        let ready = || cache.lock().entries.iter().all(|e| e.ns.is_some());
         let a1 = get(&cache, &a, &made);
+        assert!(ready());
         let b1 = get(&cache, &b, &made);
+        assert!(ready());
         let c1 = get(&cache, &c, &made);
+        assert!(ready());
         assert!(Arc::ptr_eq(&get(&cache, &a, &made), &a1));
         assert!(Arc::ptr_eq(&get(&cache, &b, &made), &b1));
         assert!(Arc::ptr_eq(&get(&cache, &c, &made), &c1));
