@@ -425,3 +425,10 @@ fn equal_maps_hash_alike_and_different_maps_differently() {
         assert_ne!(h(&a), h(&b), "{other}");
     }
 }
+
+#[test]
+fn a_lone_number_says_the_second_id_is_missing() {
+    let lone = parse_err("5").to_string();
+    assert!(lone.contains("missing ':' and the second id"), "{lone}");
+    assert!(!lone.contains("prefix without an extent"), "{lone}");
+}
