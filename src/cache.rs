@@ -372,7 +372,10 @@ impl fmt::Debug for UserNsCache {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+// Two attributes, not `cfg(all(test, ..))`: cargo-mutants recognises a
+// test module by a plain `#[cfg(test)]` and would mutate it otherwise.
+#[cfg(test)]
+#[cfg(target_os = "linux")]
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
@@ -395,6 +398,86 @@ mod tests {
                 any_ns()
             })
             .unwrap()
+    }
+
+    #[test]
+    fn capacity_len_and_is_empty_say_what_the_cache_holds() {
+        let cache = UserNsCache::new(8);
+        assert_eq!((cache.capacity(), cache.len()), (8, 0));
+        assert!(cache.is_empty());
+        assert_eq!(
+            UserNsCache::default().capacity(),
+            UserNsCache::DEFAULT_CAPACITY
+        );
+        let made = AtomicUsize::new(0);
+        let kept = get(&cache, &map("0:100000:65536"), &made);
+        assert_eq!(cache.len(), 1);
+        assert!(!cache.is_empty());
+        assert_eq!(
+            format!("{cache:?}"),
+            "UserNsCache { capacity: 8, len: 1, .. }"
+        );
+        drop(kept);
+    }
+
+    #[test]
+    fn an_entry_matches_only_its_own_maps_even_on_a_hash_collision() {
+        let (a, b) = (map("0:100000:65536"), map("0:200000:65536"));
+        let entry = Entry {
+            id: 1,
+            hash: 7,
+            uid_map: a.clone(),
+            gid_map: b.clone(),
+            last_used: 0,
+            ns: None,
+        };
+        assert!(entry.matches(7, &a, &b));
+        assert!(!entry.matches(8, &a, &b), "another hash");
+        // The same hash with other maps (a collision) is another entry.
+        assert!(!entry.matches(7, &b, &b));
+        assert!(!entry.matches(7, &a, &a));
+        assert!(!entry.matches(7, &b, &a));
+    }
+
+    #[test]
+    fn each_creation_fills_its_own_entry() {
+        let (cache, made) = (UserNsCache::new(4), AtomicUsize::new(0));
+        let (a, b, c) = (map("0:100000:1"), map("0:200000:1"), map("0:300000:1"));
+        // Each entry is ready once its creation returns (a pending one would
+        // make the next request for it wait for ever).
+        let ready = || cache.lock().entries.iter().all(|e| e.ns.is_some());
+        let a1 = get(&cache, &a, &made);
+        assert!(ready());
+        let b1 = get(&cache, &b, &made);
+        assert!(ready());
+        let c1 = get(&cache, &c, &made);
+        assert!(ready());
+        assert!(Arc::ptr_eq(&get(&cache, &a, &made), &a1));
+        assert!(Arc::ptr_eq(&get(&cache, &b, &made), &b1));
+        assert!(Arc::ptr_eq(&get(&cache, &c, &made), &c1));
+        assert_eq!(made.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn entries_created_without_hits_are_evicted_oldest_first() {
+        // Capacity 3, five maps, no hit in between: each insertion evicts
+        // the oldest of those still there, whatever their order in the
+        // entry list (an eviction moves the last entry into the gap).
+        let (cache, made) = (UserNsCache::new(3), AtomicUsize::new(0));
+        let m: Vec<IdMap> = (1..=5)
+            .map(|i| map(&format!("0:{}:1", i * 100000)))
+            .collect();
+        for x in &m {
+            drop(get(&cache, x, &made));
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 5);
+        // The three newest are hits, the two oldest are gone.
+        for x in &m[2..] {
+            drop(get(&cache, x, &made));
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 5, "the newest three were kept");
+        drop(get(&cache, &m[1], &made));
+        assert_eq!(made.load(Ordering::SeqCst), 6, "the second was evicted");
     }
 
     #[test]

@@ -607,3 +607,303 @@ impl From<Error> for io::Error {
         io::Error::new(kind, e)
     }
 }
+
+#[cfg(test)]
+#[cfg(target_os = "linux")]
+mod tests {
+    use super::*;
+
+    fn os_err() -> Error {
+        Error::Os {
+            op: Op::FsconfigSetString,
+            path: None,
+            fstype: None,
+            key: None,
+            errno: Errno(libc::EINVAL),
+            kernel_message: None,
+            hint: None,
+        }
+    }
+
+    fn mismatch() -> Error {
+        Error::LoopMismatch {
+            device: "/dev/loop7".into(),
+            setting: "offset",
+            asked: 1,
+            actual: 0,
+        }
+    }
+
+    fn in_use(errno: i32) -> Error {
+        Error::LoopInUse {
+            device: "/dev/loop3".into(),
+            image: "/img".into(),
+            offset: 4096,
+            size_limit: 0,
+            errno: Errno(errno),
+        }
+    }
+
+    /// Runs `f` on a thread without `CAP_SYS_ADMIN` in its effective set
+    /// (capabilities are per thread).
+    fn without_cap_sys_admin<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                use rustix::thread::{capabilities, set_capabilities, CapabilitySet};
+                let mut caps = capabilities(None).unwrap();
+                caps.effective.remove(CapabilitySet::SYS_ADMIN);
+                set_capabilities(None, caps).unwrap();
+                assert!(!crate::raw::has_cap_sys_admin());
+                f()
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
+    #[test]
+    fn errno_displays_and_converts_as_the_c_librarys() {
+        let e = Errno::from_raw(libc::ENOENT);
+        assert_eq!(e.raw_os_error(), libc::ENOENT);
+        let io = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(e.to_string(), io.to_string());
+        assert_eq!(format!("{e:?}"), format!("Errno({}: {io})", libc::ENOENT));
+        assert_eq!(io::Error::from(e).raw_os_error(), Some(libc::ENOENT));
+        assert_ne!(Errno::from_raw(libc::EPERM), e);
+    }
+
+    #[test]
+    fn ops_display_their_names_and_only_context_calls_are_context_calls() {
+        assert_eq!(Op::OpenTreeAttr.to_string(), "open_tree_attr");
+        assert_eq!(Op::LoopConfigure.to_string(), "ioctl(LOOP_CONFIGURE)");
+        assert_eq!(Op::Fsmount.name(), "fsmount");
+        for op in [
+            Op::FsconfigSetFlag,
+            Op::FsconfigSetString,
+            Op::FsconfigSetFd,
+            Op::FsconfigSetPath,
+            Op::FsconfigCreate,
+            Op::Fsmount,
+        ] {
+            assert!(op.is_fs_context(), "{op}");
+        }
+        for op in [
+            Op::Fsopen,
+            Op::OpenTree,
+            Op::MountSetattr,
+            Op::Open,
+            Op::LoopConfigure,
+        ] {
+            assert!(!op.is_fs_context(), "{op}");
+        }
+    }
+
+    #[test]
+    fn os_errors_display_every_field_they_have() {
+        let e = Error::os(Op::MoveMount, libc::ENOENT);
+        assert_eq!(
+            e.to_string(),
+            format!("move_mount: {}", Errno(libc::ENOENT))
+        );
+        let e = e.at(Path::new("/t"));
+        assert_eq!(
+            e.to_string(),
+            format!("move_mount /t: {}", Errno(libc::ENOENT))
+        );
+        let einval = Errno(libc::EINVAL);
+        let base = || os_err().at(Path::new("/l"));
+        assert_eq!(
+            base().in_fs("overlay").for_key("lowerdir+").to_string(),
+            format!("fsconfig(FSCONFIG_SET_STRING) /l (overlay, option lowerdir+): {einval}")
+        );
+        assert_eq!(
+            base().in_fs("overlay").to_string(),
+            format!("fsconfig(FSCONFIG_SET_STRING) /l (overlay): {einval}")
+        );
+        assert_eq!(
+            base().for_key("size").to_string(),
+            format!("fsconfig(FSCONFIG_SET_STRING) /l (option size): {einval}")
+        );
+        assert_eq!(
+            base().with_kernel_message(Some("bad".into())).to_string(),
+            format!("fsconfig(FSCONFIG_SET_STRING) /l: {einval} (kernel: bad)")
+        );
+        // A context call without a message points at dmesg.
+        assert_eq!(
+            Error::os(Op::FsconfigCreate, libc::EINVAL).to_string(),
+            format!("fsconfig(FSCONFIG_CMD_CREATE): {einval}; {SEE_DMESG}")
+        );
+    }
+
+    #[test]
+    fn the_other_variants_display_what_went_wrong() {
+        assert_eq!(
+            mismatch().to_string(),
+            "/dev/loop7: offset was not applied (asked 1, device has 0)"
+        );
+        assert_eq!(
+            in_use(libc::EROFS).to_string(),
+            "/img is already bound to /dev/loop3 (offset 4096, size limit 0), \
+             read-only, which cannot back a read-write mount"
+        );
+        assert_eq!(
+            in_use(libc::EBUSY).to_string(),
+            "/img is already bound to /dev/loop3 (offset 4096, size limit 0), \
+             a range overlapping the one asked for: a second device there would \
+             put a second superblock on the same blocks"
+        );
+        let remap = Error::RemapUnsupported {
+            path: "/src".into(),
+            errno: Errno(libc::EPERM),
+        };
+        assert!(remap
+            .to_string()
+            .starts_with("/src: the source is already id-mapped"));
+        let proc = Error::ProcUnusable {
+            path: "/proc".into(),
+            reason: "not a procfs mount",
+        };
+        assert_eq!(proc.to_string(), "/proc: not a procfs mount");
+        let unsupported = Error::Unsupported { op: Op::Fsopen };
+        assert_eq!(
+            unsupported.to_string(),
+            "fsopen is not supported on this platform"
+        );
+        assert_eq!(
+            Error::invalid("offset", "too big").to_string(),
+            "invalid offset: too big"
+        );
+    }
+
+    #[test]
+    fn accessors_give_each_variants_own_fields() {
+        let os = os_err()
+            .at(Path::new("/img"))
+            .in_fs("ext4")
+            .for_key("source")
+            .with_kernel_message(Some("no".into()));
+        assert_eq!(os.errno(), Some(libc::EINVAL));
+        assert_eq!(os.raw_os_error(), Some(libc::EINVAL));
+        assert_eq!(os.op(), Some(Op::FsconfigSetString));
+        assert_eq!(os.path(), Some(Path::new("/img")));
+        assert_eq!(os.fstype(), Some("ext4"));
+        assert_eq!(os.key(), Some("source"));
+        assert_eq!(os.kernel_message(), Some("no"));
+
+        let remap = Error::RemapUnsupported {
+            path: "/src".into(),
+            errno: Errno(libc::EPERM),
+        };
+        assert_eq!(remap.errno(), Some(libc::EPERM));
+        assert_eq!(remap.path(), Some(Path::new("/src")));
+        assert_eq!(in_use(libc::EBUSY).errno(), Some(libc::EBUSY));
+        assert_eq!(in_use(libc::EBUSY).path(), Some(Path::new("/dev/loop3")));
+        assert_eq!(mismatch().path(), Some(Path::new("/dev/loop7")));
+        let proc = Error::ProcUnusable {
+            path: "/proc".into(),
+            reason: "r",
+        };
+        assert_eq!(proc.path(), Some(Path::new("/proc")));
+        let unsupported = Error::Unsupported { op: Op::Fsopen };
+        assert_eq!(unsupported.errno(), Some(libc::ENOSYS));
+        assert_eq!(unsupported.op(), Some(Op::Fsopen));
+        // Errors caught before any call have none of them.
+        let invalid = Error::invalid("offset", "too big");
+        for e in [&invalid, &mismatch(), &proc, &remap, &unsupported] {
+            assert_eq!(e.kernel_message(), None, "{e}");
+            assert_eq!(e.fstype(), None, "{e}");
+            assert_eq!(e.key(), None, "{e}");
+        }
+        for e in [&invalid, &mismatch(), &proc] {
+            assert_eq!(e.errno(), None, "{e}");
+            assert_eq!(e.raw_os_error(), None, "{e}");
+            assert_eq!(e.op(), None, "{e}");
+        }
+        assert_eq!(invalid.path(), None);
+        assert_eq!(unsupported.path(), None);
+        assert_eq!(remap.op(), None);
+        assert_eq!(in_use(libc::EBUSY).op(), None);
+    }
+
+    #[test]
+    fn builders_fill_only_an_os_errors_fields_and_keep_a_first_path() {
+        let e = os_err().at(Path::new("/first")).at(Path::new("/second"));
+        assert_eq!(e.path(), Some(Path::new("/first")));
+        let e = Error::os_at(Op::Open, Path::new("/p"), libc::ENOENT);
+        assert_eq!((e.op(), e.path()), (Some(Op::Open), Some(Path::new("/p"))));
+        for e in [mismatch(), Error::invalid("x", "y")] {
+            let before = e.to_string();
+            let after = e
+                .at(Path::new("/x"))
+                .in_fs("ext4")
+                .for_key("k")
+                .with_kernel_message(Some("m".into()));
+            assert_eq!(after.to_string(), before);
+        }
+        // From an io::Error: its errno, or EIO when it has none.
+        let io = io::Error::from_raw_os_error(libc::EACCES);
+        let e = Error::from_io(Op::Open, Some(Path::new("/p")), &io);
+        assert_eq!(
+            (e.errno(), e.path()),
+            (Some(libc::EACCES), Some(Path::new("/p")))
+        );
+        let e = Error::from_io(Op::Read, None, &io::Error::other("no errno"));
+        assert_eq!((e.errno(), e.path()), (Some(libc::EIO), None));
+    }
+
+    #[test]
+    fn hints_say_what_to_do_and_a_kernel_message_replaces_only_the_dmesg_one() {
+        let hint = |e: &Error| match e {
+            Error::Os { hint, .. } => *hint,
+            _ => unreachable!(),
+        };
+        if crate::raw::has_cap_sys_admin() {
+            // With CAP_SYS_ADMIN an EPERM is not blamed on privilege.
+            assert_eq!(hint(&Error::os(Op::OpenTree, libc::EPERM)), None);
+        }
+        assert_eq!(hint(&Error::os(Op::OpenTree, libc::ENOENT)), None);
+        let ctx = Error::os(Op::FsconfigCreate, libc::EINVAL);
+        assert_eq!(hint(&ctx), Some(SEE_DMESG));
+        assert_eq!(hint(&ctx.with_kernel_message(None)), Some(SEE_DMESG));
+        let ctx = Error::os(Op::FsconfigCreate, libc::EINVAL);
+        let ctx = ctx.with_kernel_message(Some("m".into()));
+        assert_eq!((hint(&ctx), ctx.kernel_message()), (None, Some("m")));
+        without_cap_sys_admin(|| {
+            assert_eq!(
+                hint(&Error::os(Op::OpenTree, libc::EPERM)),
+                Some(NEEDS_CAP_SYS_ADMIN)
+            );
+            assert_eq!(hint(&Error::os(Op::OpenTree, libc::EACCES)), None);
+            // The privilege hint outranks the dmesg one and stays.
+            let e = Error::os(Op::Fsmount, libc::EPERM);
+            assert_eq!(hint(&e), Some(NEEDS_CAP_SYS_ADMIN));
+            let e = e.with_kernel_message(Some("m".into()));
+            assert_eq!(hint(&e), Some(NEEDS_CAP_SYS_ADMIN));
+            assert!(
+                e.to_string().ends_with(&format!("; {NEEDS_CAP_SYS_ADMIN}")),
+                "{e}"
+            );
+        });
+    }
+
+    #[test]
+    fn io_error_kinds_follow_the_errno_or_the_kind_of_input() {
+        let kind = |e: Error| io::Error::from(e).kind();
+        let bad_map = "0:1:0".parse::<crate::IdMap>().unwrap_err();
+        assert_eq!(kind(bad_map), io::ErrorKind::InvalidInput);
+        assert_eq!(kind(Error::invalid("x", "y")), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            kind(Error::Unsupported { op: Op::Fsopen }),
+            io::ErrorKind::Unsupported
+        );
+        assert_eq!(
+            kind(Error::os(Op::Open, libc::ENOENT)),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(kind(in_use(libc::EBUSY)), io::ErrorKind::ResourceBusy);
+        assert_eq!(kind(mismatch()), io::ErrorKind::Other);
+        let io = io::Error::from(mismatch());
+        let inner = io.get_ref().unwrap().downcast_ref::<Error>().unwrap();
+        assert!(matches!(inner, Error::LoopMismatch { .. }));
+    }
+}

@@ -92,8 +92,9 @@ const READ_ONLY_FILESYSTEMS: &[&str] = &["squashfs", "erofs", "iso9660", "cramfs
 /// # std::fs::create_dir_all(&target).unwrap();
 /// # let image = dir.join("root.ext4");
 /// # std::fs::write(&image, vec![0u8; 8 << 20]).unwrap();
+/// # if !mountfd_testing::image_util::have("mkfs.ext4") { return Ok(()); }
 /// # let made = std::process::Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image).status();
-/// # if !made.is_ok_and(|s| s.success()) { return Ok(()); }
+/// # assert!(made.is_ok_and(|s| s.success()), "mkfs.ext4 failed");
 /// use mountfd::{mount_image, MountAttr};
 ///
 /// let mnt = mount_image(&image, "ext4", &MountAttr::new().readonly().nodev())?;
@@ -138,8 +139,9 @@ pub fn mount_image(
 /// # std::fs::create_dir_all(&target).unwrap();
 /// # let fs_image = dir.join("fs.ext4");
 /// # std::fs::write(&fs_image, vec![0u8; 8 << 20]).unwrap();
+/// # if !mountfd_testing::image_util::have("mkfs.ext4") { return Ok(()); }
 /// # let made = std::process::Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&fs_image).status();
-/// # if !made.is_ok_and(|s| s.success()) { return Ok(()); }
+/// # assert!(made.is_ok_and(|s| s.success()), "mkfs.ext4 failed");
 /// # let mut bundle = vec![0xffu8; 1 << 20];
 /// # bundle.extend(std::fs::read(&fs_image).unwrap());
 /// # let image = dir.join("bundle.bin");

@@ -644,10 +644,12 @@ fn without_move_mount_beneath_replace_is_kernel_too_old_and_changes_nothing() {
         // Before 6.5 move_mount refuses the unknown flag with EINVAL.
         // SAFETY: on the test's own thread; only mountfd calls move_mount.
         unsafe {
-            fault::fail_syscall_if_flag(
+            fault::fail_syscall_if(
                 libc::SYS_move_mount,
-                4,
-                linux_raw_sys::general::MOVE_MOUNT_BENEATH,
+                &[fault::Arg::HasAnyBit {
+                    index: 4,
+                    mask: linux_raw_sys::general::MOVE_MOUNT_BENEATH,
+                }],
                 libc::EINVAL,
             )
         }

@@ -136,7 +136,7 @@ fn the_initial_user_namespace_cannot_idmap_a_mount() {
     let _alone = common::exclusive();
     in_private_ns(|dir| {
         if !in_initial_userns() {
-            eprintln!("SKIPPED: the tests do not run in the initial user namespace");
+            common::skip("the tests do not run in the initial user namespace");
             return;
         }
         let (src, dst) = (mkdir(dir, "src"), mkdir(dir, "dst"));

@@ -402,3 +402,33 @@ fn decimal_lengths() {
         assert_eq!(decimal_len(v), n);
     }
 }
+
+/// The cache finds a namespace by the maps' hash first: equal maps must
+/// hash alike, and different maps (as a rule) differently.
+#[test]
+fn equal_maps_hash_alike_and_different_maps_differently() {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let h = |map: &IdMap| {
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(map)
+    };
+    let a: IdMap = "0:100000:65536".parse().unwrap();
+    let same: IdMap = "0:100000:65536".parse().unwrap();
+    assert_eq!(h(&a), h(&same));
+    // DefaultHasher with its default keys is deterministic: these differ.
+    for other in [
+        "0:100000:65535",
+        "0:200000:65536",
+        "1:100000:65536",
+        "0:100000:65536 70000:70000:1",
+    ] {
+        let b: IdMap = other.parse().unwrap();
+        assert_ne!(h(&a), h(&b), "{other}");
+    }
+}
+
+#[test]
+fn a_lone_number_says_the_second_id_is_missing() {
+    let lone = parse_err("5").to_string();
+    assert!(lone.contains("missing ':' and the second id"), "{lone}");
+    assert!(!lone.contains("prefix without an extent"), "{lone}");
+}

@@ -66,7 +66,6 @@ impl std::error::Error for FaultError {}
 const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
 const BPF_JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
 const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
-const BPF_JSET_K: u16 = 0x05 | 0x40; // BPF_JMP | BPF_JSET | BPF_K
 
 // `<linux/seccomp.h>`.
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
@@ -239,51 +238,6 @@ pub unsafe fn fail_syscall(nr: libc::c_long, errno: i32) -> Result<(), FaultErro
     unsafe { install(&prog) }
 }
 
-/// Makes system call `nr` fail with `errno` on the calling thread when its
-/// argument `arg` (0-based) has any bit of `mask` set in its low 32 bits,
-/// for the rest of the thread's life: a kernel that lacks a flag
-/// (`MOVE_MOUNT_BENEATH` for `move_mount`, say, which an older kernel
-/// refuses with `EINVAL`) while the call itself works.
-///
-/// # Errors
-///
-/// As [`fail_syscall`]; [`FaultError::BadSyscall`] also for `arg` > 5.
-///
-/// # Safety
-///
-/// As [`fail_syscall`], for the calls of `nr` with such an argument.
-pub unsafe fn fail_syscall_if_flag(
-    nr: libc::c_long,
-    arg: u32,
-    mask: u32,
-    errno: i32,
-) -> Result<(), FaultError> {
-    let nr = syscall_nr(nr)?;
-    let ret = ret_errno(errno)?;
-    if arg > 5 {
-        return Err(FaultError::BadSyscall(nr as libc::c_long));
-    }
-    // args[arg]'s low word: OFF_ARG1_LOW is args[1]'s.
-    let off = OFF_ARG1_LOW - 8 + 8 * arg;
-    let prog = [
-        stmt(BPF_LD_W_ABS, OFF_ARCH),
-        jeq(arch()?, 0, 5),
-        stmt(BPF_LD_W_ABS, OFF_NR),
-        jeq(nr, 0, 3),
-        stmt(BPF_LD_W_ABS, off),
-        libc::sock_filter {
-            code: BPF_JSET_K,
-            jt: 0,
-            jf: 1,
-            k: mask,
-        },
-        stmt(BPF_RET_K, ret),
-        stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
-    ];
-    // SAFETY: the caller's contract.
-    unsafe { install(&prog) }
-}
-
 /// Makes `ioctl(_, request, ..)` fail with `errno` on the calling thread,
 /// for the rest of its life (and in every process it creates from now on).
 /// Only the low 32 bits of the request are compared: the kernel's `cmd` is
@@ -318,6 +272,133 @@ pub unsafe fn fail_ioctl(request: u32, errno: i32) -> Result<(), FaultError> {
     unsafe { install(&prog) }
 }
 
+/// A condition on the low 32 bits of one argument of a system call, for
+/// [`fail_syscall_if`]. Every argument is seen as a `u64` (`struct
+/// seccomp_data`); an `int` flags word or fd is its low half.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    /// Argument `index` (0..=5) equals `value` in its low 32 bits.
+    Eq {
+        /// Which argument, from 0.
+        index: u8,
+        /// The value its low word must have.
+        value: u32,
+    },
+    /// Argument `index` (0..=5) has at least one bit of `mask` set in its
+    /// low 32 bits (`BPF_JSET`).
+    HasAnyBit {
+        /// Which argument, from 0.
+        index: u8,
+        /// The bits.
+        mask: u32,
+    },
+}
+
+impl Arg {
+    fn index(self) -> u8 {
+        match self {
+            Arg::Eq { index, .. } | Arg::HasAnyBit { index, .. } => index,
+        }
+    }
+}
+
+const BPF_JSET_K: u16 = 0x05 | 0x40; // BPF_JMP | BPF_JSET | BPF_K
+
+/// The offset of the low word of argument `index` in `struct seccomp_data`.
+fn arg_low(index: u8) -> u32 {
+    let base = 16 + 8 * u32::from(index);
+    if cfg!(target_endian = "big") {
+        base + 4
+    } else {
+        base
+    }
+}
+
+/// Makes system call `nr` fail with `errno` on the calling thread when
+/// every one of `conds` holds, for the rest of its life (and in every
+/// process it creates from now on): `clone` only when its flags ask for
+/// `CLONE_PIDFD`, `fsconfig` only on one fd, say. Other calls of `nr` run.
+///
+/// # Errors
+///
+/// As [`fail_syscall`]; [`FaultError::BadSyscall`] also for an argument
+/// index above 5 or more than 8 conditions, before anything is installed.
+///
+/// # Safety
+///
+/// As [`fail_syscall`], for the calls that match.
+pub unsafe fn fail_syscall_if(
+    nr: libc::c_long,
+    conds: &[Arg],
+    errno: i32,
+) -> Result<(), FaultError> {
+    let ret = ret_errno(errno)?;
+    // SAFETY: the caller's contract.
+    unsafe { install_if(nr, conds, ret) }
+}
+
+/// Makes system call `nr` return 0 without running when every one of
+/// `conds` holds (`SECCOMP_RET_ERRNO` with errno 0), on the calling thread
+/// for the rest of its life: a kernel that takes a request and ignores it,
+/// such as a `LOOP_SET_STATUS64` that sets nothing.
+///
+/// # Errors
+///
+/// As [`fail_syscall_if`].
+///
+/// # Safety
+///
+/// As [`fail_syscall`]; worse, the caller sees success from a call that
+/// did nothing, so any output it expects from the call is left as it was.
+/// Use it only for calls whose output (if any) the code run on this thread
+/// checks.
+pub unsafe fn skip_syscall_if(nr: libc::c_long, conds: &[Arg]) -> Result<(), FaultError> {
+    // SAFETY: the caller's contract.
+    unsafe { install_if(nr, conds, SECCOMP_RET_ERRNO) }
+}
+
+/// Installs a filter returning `ret` for call `nr` when all `conds` hold.
+///
+/// # Safety
+///
+/// As [`fail_syscall`].
+unsafe fn install_if(nr: libc::c_long, conds: &[Arg], ret: u32) -> Result<(), FaultError> {
+    let nr32 = syscall_nr(nr)?;
+    if conds.len() > 8 || conds.iter().any(|c| c.index() > 5) {
+        return Err(FaultError::BadSyscall(nr));
+    }
+    // Layout: arch check, nr check, two instructions per condition, then
+    // RET errno, RET allow. A failed check jumps to RET allow.
+    let n = conds.len();
+    let mut prog = Vec::with_capacity(6 + 2 * n);
+    let to_allow = |at: usize| -> u8 {
+        // From the instruction after `at` to the last one (RET allow).
+        let last = 4 + 2 * n + 1;
+        u8::try_from(last - (at + 1)).expect("a short filter")
+    };
+    prog.push(stmt(BPF_LD_W_ABS, OFF_ARCH));
+    prog.push(jeq(arch()?, 0, to_allow(1)));
+    prog.push(stmt(BPF_LD_W_ABS, OFF_NR));
+    prog.push(jeq(nr32, 0, to_allow(3)));
+    for (i, c) in conds.iter().enumerate() {
+        let at = 4 + 2 * i + 1;
+        prog.push(stmt(BPF_LD_W_ABS, arg_low(c.index())));
+        prog.push(match *c {
+            Arg::Eq { value, .. } => jeq(value, 0, to_allow(at)),
+            Arg::HasAnyBit { mask, .. } => libc::sock_filter {
+                code: BPF_JSET_K,
+                jt: 0,
+                jf: to_allow(at),
+                k: mask,
+            },
+        });
+    }
+    prog.push(stmt(BPF_RET_K, ret));
+    prog.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+    // SAFETY: the caller's contract.
+    unsafe { install(&prog) }
+}
+
 /// Kills the calling thread, and any process it creates from now on
 /// (filters are inherited: the child that owns a new user namespace, say),
 /// the moment it makes system call `nr` (`SECCOMP_RET_KILL_THREAD`).
@@ -346,6 +427,186 @@ pub unsafe fn kill_on_syscall(nr: libc::c_long) -> Result<(), FaultError> {
     ];
     // SAFETY: the caller's contract.
     unsafe { install(&prog) }
+}
+
+/// `struct seccomp_notif` from `<linux/seccomp.h>`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct SeccompNotif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    instruction_pointer: u64,
+    args: [u64; 6],
+}
+
+/// `struct seccomp_notif_resp` from `<linux/seccomp.h>`.
+#[repr(C)]
+struct SeccompNotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+/// `_IOWR('!', nr, size)` in the generic ioctl encoding (x86, arm, riscv,
+/// s390x, loongarch); checked against libc below.
+const fn iowr(nr: u32, size: usize) -> u32 {
+    (3 << 30) | ((size as u32) << 16) | ((b'!' as u32) << 8) | nr
+}
+const SECCOMP_IOCTL_NOTIF_RECV: u32 = iowr(0, std::mem::size_of::<SeccompNotif>());
+const SECCOMP_IOCTL_NOTIF_SEND: u32 = iowr(1, std::mem::size_of::<SeccompNotifResp>());
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_long = 1 << 3;
+
+/// A system call stopped by [`notify_on_syscall`], waiting for
+/// [`Listener::resume`].
+#[derive(Debug, Clone, Copy)]
+pub struct Notification {
+    /// The kernel's cookie for the call.
+    pub id: u64,
+    /// The thread that made it, in the listener's pid namespace.
+    pub tid: u32,
+    /// The system call number.
+    pub nr: i32,
+    /// Its arguments.
+    pub args: [u64; 6],
+}
+
+/// The listener fd of a [`notify_on_syscall`] filter: every call the filter
+/// stops waits until another thread resumes it here.
+#[derive(Debug)]
+pub struct Listener(std::os::fd::OwnedFd);
+
+impl Listener {
+    /// Waits up to `timeout` for a stopped call; `None` if none came.
+    ///
+    /// # Errors
+    ///
+    /// The failed `poll` or `SECCOMP_IOCTL_NOTIF_RECV`.
+    pub fn next(&self, timeout: std::time::Duration) -> std::io::Result<Option<Notification>> {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if n == 0 || pfd.revents & libc::POLLIN == 0 {
+            return Ok(None);
+        }
+        let mut notif = SeccompNotif::default();
+        // SAFETY: the kernel fills in exactly one zeroed `seccomp_notif`.
+        let rc = unsafe {
+            libc::ioctl(
+                self.0.as_raw_fd(),
+                SECCOMP_IOCTL_NOTIF_RECV as _,
+                &mut notif as *mut SeccompNotif,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Some(Notification {
+            id: notif.id,
+            tid: notif.pid,
+            nr: notif.nr,
+            args: notif.args,
+        }))
+    }
+
+    /// Lets the stopped call `id` run as if never stopped
+    /// (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`, Linux 5.5+).
+    ///
+    /// # Errors
+    ///
+    /// The failed `SECCOMP_IOCTL_NOTIF_SEND` (`ENOENT` if the caller died).
+    pub fn resume(&self, id: u64) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut resp = SeccompNotifResp {
+            id,
+            val: 0,
+            error: 0,
+            flags: SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+        };
+        // SAFETY: the kernel reads exactly one `seccomp_notif_resp`.
+        let rc = unsafe {
+            libc::ioctl(
+                self.0.as_raw_fd(),
+                SECCOMP_IOCTL_NOTIF_SEND as _,
+                &mut resp as *mut SeccompNotifResp,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Stops every call of `nr` on the calling thread (and in every process it
+/// creates from now on) until another thread [resumes](Listener::resume)
+/// it through the returned [`Listener`] (`SECCOMP_RET_USER_NOTIF`): a
+/// window in which a test can look at the world, such as the state of a
+/// child, at an exact point of the code under test.
+///
+/// # Errors
+///
+/// As [`kill_on_syscall`]; the failed `seccomp` call.
+///
+/// # Safety
+///
+/// Each call of `nr` on the thread waits until it is resumed: something
+/// must read the listener for as long as the thread (or a process it
+/// created) can make the call, or it hangs. Dropping the listener makes
+/// later calls fail with `ENOSYS`.
+pub unsafe fn notify_on_syscall(nr: libc::c_long) -> Result<Listener, FaultError> {
+    use std::os::fd::FromRawFd;
+    let nr = syscall_nr(nr)?;
+    let prog = [
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jeq(arch()?, 0, 3),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+        jeq(nr, 0, 1),
+        stmt(BPF_RET_K, SECCOMP_RET_USER_NOTIF),
+        stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    if !crate::is_root() {
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
+        }
+    }
+    // SAFETY: `fprog` points to `prog`, which the kernel copies during the
+    // call; it returns a new fd that nothing else owns.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if fd < 0 {
+        return Err(last_os("seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)"));
+    }
+    // SAFETY: as above.
+    Ok(Listener(unsafe {
+        std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int)
+    }))
 }
 
 #[cfg(test)]
@@ -407,6 +668,152 @@ mod tests {
         });
         // SAFETY: as above.
         assert!(unsafe { libc::syscall(libc::SYS_getppid) } > 0);
+    }
+
+    #[test]
+    fn a_conditional_fault_fails_only_the_calls_whose_arguments_match() {
+        if AUDIT_ARCH.is_none() {
+            return;
+        }
+        on_own_thread(|| {
+            // fcntl(fd, F_GETFD) on one fd only, and fcntl(_, F_SETFL) with
+            // O_NONBLOCK only: nothing on this thread needs either.
+            let a = std::fs::File::open("/dev/null").unwrap();
+            let b = std::fs::File::open("/dev/null").unwrap();
+            use std::os::fd::AsRawFd;
+            let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+            let conds = [
+                Arg::Eq {
+                    index: 0,
+                    value: fa as u32,
+                },
+                Arg::Eq {
+                    index: 1,
+                    value: libc::F_GETFD as u32,
+                },
+            ];
+            // SAFETY: only fcntl(fa, F_GETFD) fails, which nothing but the
+            // lines below calls.
+            unsafe { fail_syscall_if(libc::SYS_fcntl, &conds, libc::EXDEV) }.unwrap();
+            let flags = [Arg::HasAnyBit {
+                index: 2,
+                mask: libc::O_NONBLOCK as u32,
+            }];
+            // SAFETY: only an F_SETFL with O_NONBLOCK fails.
+            unsafe { fail_syscall_if(libc::SYS_fcntl, &flags, libc::EL2HLT) }.unwrap();
+            let err = || std::io::Error::last_os_error().raw_os_error();
+            // SAFETY: fcntl with integer arguments on fds we own.
+            unsafe {
+                assert_eq!(libc::fcntl(fa, libc::F_GETFD), -1);
+                assert_eq!(err(), Some(libc::EXDEV));
+                assert!(libc::fcntl(fb, libc::F_GETFD) >= 0, "another fd");
+                assert!(libc::fcntl(fa, libc::F_GETFL) >= 0, "another command");
+                assert_eq!(libc::fcntl(fb, libc::F_SETFL, libc::O_NONBLOCK), -1);
+                assert_eq!(err(), Some(libc::EL2HLT));
+                assert_eq!(libc::fcntl(fb, libc::F_SETFL, libc::O_APPEND), 0);
+            }
+        });
+        // Other threads are not filtered.
+        let a = std::fs::File::open("/dev/null").unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: as above.
+        assert!(unsafe { libc::fcntl(a.as_raw_fd(), libc::F_GETFD) } >= 0);
+    }
+
+    #[test]
+    fn a_skipped_call_returns_zero_and_does_nothing() {
+        if AUDIT_ARCH.is_none() {
+            return;
+        }
+        on_own_thread(|| {
+            use std::os::fd::AsRawFd;
+            let f = std::fs::File::open("/dev/null").unwrap();
+            let cond = [Arg::Eq {
+                index: 1,
+                value: libc::F_SETFL as u32,
+            }];
+            // SAFETY: only F_SETFL is skipped, which nothing but the lines
+            // below calls, and they check its (missing) effect.
+            unsafe { skip_syscall_if(libc::SYS_fcntl, &cond) }.unwrap();
+            // SAFETY: fcntl with integer arguments on an fd we own.
+            unsafe {
+                assert_eq!(
+                    libc::fcntl(f.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK),
+                    0
+                );
+                assert_eq!(
+                    libc::fcntl(f.as_raw_fd(), libc::F_GETFL) & libc::O_NONBLOCK,
+                    0
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn conditions_on_a_seventh_argument_are_refused() {
+        on_own_thread(|| {
+            let bad = [Arg::Eq { index: 6, value: 0 }];
+            // SAFETY: refused before a filter exists.
+            let r = unsafe { fail_syscall_if(libc::SYS_getppid, &bad, libc::EPERM) };
+            assert_eq!(r, Err(FaultError::BadSyscall(libc::SYS_getppid)));
+            assert!(rustix::process::getppid().is_some());
+        });
+    }
+
+    #[test]
+    fn user_notification_structs_and_requests_are_the_kernels() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<SeccompNotif>(), size_of::<libc::seccomp_notif>());
+        assert_eq!(
+            size_of::<SeccompNotifResp>(),
+            size_of::<libc::seccomp_notif_resp>()
+        );
+        // libc types ioctl requests as c_ulong on glibc and c_int on musl.
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        #[allow(clippy::unnecessary_cast)]
+        {
+            assert_eq!(
+                SECCOMP_IOCTL_NOTIF_RECV as u64,
+                libc::SECCOMP_IOCTL_NOTIF_RECV as u64
+            );
+            assert_eq!(
+                SECCOMP_IOCTL_NOTIF_SEND as u64,
+                libc::SECCOMP_IOCTL_NOTIF_SEND as u64
+            );
+        }
+        assert_eq!(SECCOMP_RET_USER_NOTIF, libc::SECCOMP_RET_USER_NOTIF);
+    }
+
+    #[test]
+    fn a_notified_call_waits_until_resumed() {
+        if AUDIT_ARCH.is_none() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let resumed = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let caller = s.spawn(|| {
+                // SAFETY: the other thread reads the listener until this
+                // thread's one getppid has been resumed.
+                let l = unsafe { notify_on_syscall(libc::SYS_getppid) }.unwrap();
+                tx.send(l).unwrap();
+                // SAFETY: getppid takes no arguments.
+                let r = unsafe { libc::syscall(libc::SYS_getppid) };
+                (r, resumed.load(std::sync::atomic::Ordering::SeqCst))
+            });
+            let l: Listener = rx.recv().unwrap();
+            let n = l
+                .next(std::time::Duration::from_secs(10))
+                .unwrap()
+                .expect("the call stops");
+            assert_eq!(i64::from(n.nr), libc::SYS_getppid);
+            resumed.store(true, std::sync::atomic::Ordering::SeqCst);
+            l.resume(n.id).unwrap();
+            let (r, seen) = caller.join().unwrap();
+            assert!(seen, "getppid returned before it was resumed");
+            // SAFETY: getppid cannot fail on this thread.
+            assert_eq!(r, libc::c_long::from(unsafe { libc::getppid() }));
+        });
     }
 
     #[test]

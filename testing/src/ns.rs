@@ -43,6 +43,19 @@ pub fn privileged() -> bool {
     false
 }
 
+/// Skips a test that cannot run here for `reason`: says so on stderr, or
+/// panics when [`REQUIRE_ENV`] is set, where every test must run.
+///
+/// # Panics
+///
+/// When [`REQUIRE_ENV`] is set.
+pub fn skip(reason: &str) {
+    if privileged_required() {
+        panic!("{REQUIRE_ENV} is set but this test cannot run: {reason}");
+    }
+    eprintln!("SKIPPED: {reason} (set {REQUIRE_ENV}=1 to make that an error)");
+}
+
 /// Moves the calling thread into a new mount namespace in which every mount
 /// is private, and mounts a fresh tmpfs on `/tmp` there. Returns `false`
 /// when not root ([`privileged`]), so that an example can skip.
@@ -236,6 +249,53 @@ mod tests {
                 );
             }
         }
+    }
+
+    const SKIP_CHILD: &str = "ns::tests::child_skip";
+
+    /// A test that cannot run (`peer_mount_setattr` outside the initial
+    /// user namespace) passes with "SKIPPED" unless CI requires every test
+    /// to run, when it fails.
+    #[test]
+    fn skip_passes_visibly_unless_required() {
+        for (require, passes) in [(None, true), (Some("0"), true), (Some("1"), false)] {
+            let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+            cmd.args([
+                "--exact",
+                SKIP_CHILD,
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(crate::reexec::CHILD_ENV, SKIP_CHILD);
+            match require {
+                Some(v) => cmd.env(REQUIRE_ENV, v),
+                None => cmd.env_remove(REQUIRE_ENV),
+            };
+            let out = cmd.output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.success(),
+                passes,
+                "{REQUIRE_ENV}={require:?}:\n{text}"
+            );
+            assert!(text.contains("running 1 test"), "{text}");
+            let said = if passes {
+                "SKIPPED: no such thing here"
+            } else {
+                "is set but this test cannot run: no such thing here"
+            };
+            assert!(text.contains(said), "{text}");
+        }
+    }
+
+    #[test]
+    #[ignore = "child half of skip_passes_visibly_unless_required"]
+    fn child_skip() {
+        if !crate::reexec::is_child(SKIP_CHILD) {
+            return;
+        }
+        skip("no such thing here");
     }
 
     #[test]
