@@ -455,7 +455,9 @@ fn a_setting_the_device_does_not_show_is_a_loop_mismatch_and_the_device_is_relea
 
 #[test]
 fn find_names_every_device_of_a_file_whatever_path_names_it_and_list_and_open_agree() {
-    in_private_ns(|dir| {
+    // Alone: the device detached below must not be taken by a test beside
+    // it before `open` finds it unbound.
+    common::in_private_ns_alone(|dir| {
         let img = backing(dir, "find-list-open", 2 << 20);
         let other = backing(dir, "find-list-open-other", 1 << 20);
         assert!(LoopDevice::find(&img).unwrap().is_empty());
