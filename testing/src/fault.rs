@@ -695,10 +695,18 @@ mod tests {
             // SAFETY: only fcntl(fa, F_GETFD) fails, which nothing but the
             // lines below calls.
             unsafe { fail_syscall_if(libc::SYS_fcntl, &conds, libc::EXDEV) }.unwrap();
-            let flags = [Arg::HasAnyBit {
-                index: 2,
-                mask: libc::O_NONBLOCK as u32,
-            }];
+            // The command too: the third argument of an F_GETFD is whatever
+            // the register held, which may have the bit set.
+            let flags = [
+                Arg::Eq {
+                    index: 1,
+                    value: libc::F_SETFL as u32,
+                },
+                Arg::HasAnyBit {
+                    index: 2,
+                    mask: libc::O_NONBLOCK as u32,
+                },
+            ];
             // SAFETY: only an F_SETFL with O_NONBLOCK fails.
             unsafe { fail_syscall_if(libc::SYS_fcntl, &flags, libc::EL2HLT) }.unwrap();
             let err = || std::io::Error::last_os_error().raw_os_error();
