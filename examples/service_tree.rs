@@ -222,6 +222,7 @@ fn run(dir: &Path) -> BoxResult<()> {
 }
 
 fn main() -> ExitCode {
+    #[cfg(target_os = "linux")]
     if !rustix::process::geteuid().is_root() {
         eprintln!("service_tree: run as root (it mounts)");
         return ExitCode::FAILURE;

@@ -4,6 +4,7 @@
 //! (a read-only fd, and a kernel that takes a request and ignores it, as
 //! early `LOOP_CONFIGURE` versions did with some fields). Each test runs in
 //! a private mount namespace with its own tmpfs.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing::{self as common, fault, image_util};
 

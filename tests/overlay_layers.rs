@@ -3,6 +3,7 @@
 //! effect, and the single-`lowerdir` fallback for kernels that refuse
 //! `lowerdir+` (before Linux 6.8). Each test runs in a private mount
 //! namespace with its own tmpfs.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing::{self as common, fault};
 

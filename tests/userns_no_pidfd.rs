@@ -3,6 +3,7 @@
 //! its pid (`waitpid(__WCLONE)`, and `/proc/self` to check the pid
 //! namespace), and from then on no pidfd is asked for. Alone in its test
 //! binary, because that choice is made once per process.
+#![cfg(target_os = "linux")]
 
 use mountfd_testing::{self as common, fault, leaks::Snapshot};
 

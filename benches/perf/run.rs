@@ -5,6 +5,7 @@ mod fixtures;
 mod image;
 mod loops;
 mod memory;
+mod replace;
 mod report;
 mod userns;
 
@@ -234,6 +235,7 @@ fn cases() -> Vec<Case> {
         bind::cases(),
         loops::cases(),
         image::cases(),
+        replace::cases(),
     ]
     .into_iter()
     .flatten()

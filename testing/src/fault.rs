@@ -814,7 +814,7 @@ mod tests {
                 .next(std::time::Duration::from_secs(10))
                 .unwrap()
                 .expect("the call stops");
-            assert_eq!(i64::from(n.nr), libc::SYS_getppid);
+            assert_eq!(libc::c_long::from(n.nr), libc::SYS_getppid);
             resumed.store(true, std::sync::atomic::Ordering::SeqCst);
             l.resume(n.id).unwrap();
             let (r, seen) = caller.join().unwrap();

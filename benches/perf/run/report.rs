@@ -161,7 +161,7 @@ pub(super) fn report(
         fn(f64) -> bool,
         bool,
     );
-    let targets: [Target; 13] = [
+    let targets: [Target; 14] = [
         (
             "`UserNs::from_idmap` / `userns-clone`",
             "UserNs::from_idmap",
@@ -254,6 +254,14 @@ pub(super) fn report(
             "`LoopDevice::attach_fd` (backing held open, as `loop-cycle` does) + detach / `loop-cycle`",
             "LoopDevice::attach_fd + detach",
             "loop-cycle",
+            "≤ 1.15×",
+            |x| x <= 1.15,
+            false,
+        ),
+        (
+            "`DetachedMount::replace` of a fresh tmpfs / `replace` (bare `MOVE_MOUNT_BENEATH` + lazy unmount)",
+            "FsContext tmpfs + DetachedMount::replace",
+            "replace",
             "≤ 1.15×",
             |x| x <= 1.15,
             false,
