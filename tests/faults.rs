@@ -473,6 +473,12 @@ fn death_of_the_child() -> (i32, i32) {
     }
 }
 
+/// The `fstatfs` rustix makes: `fstatfs64` on 32-bit targets.
+#[cfg(target_pointer_width = "64")]
+const SYS_FSTATFS: libc::c_long = libc::SYS_fstatfs;
+#[cfg(target_pointer_width = "32")]
+const SYS_FSTATFS: libc::c_long = libc::SYS_fstatfs64;
+
 #[test]
 fn a_child_killed_before_its_maps_are_written_is_reaped_and_nothing_leaks() {
     const ROUNDS: usize = 50;
@@ -491,7 +497,7 @@ fn a_child_killed_before_its_maps_are_written_is_reaped_and_nothing_leaks() {
             let maker = s.spawn(|| {
                 // SAFETY: the test thread reads the listener until this
                 // thread ends; only `UserNs::new` calls fstatfs here.
-                let listener = unsafe { fault::notify_on_syscall(libc::SYS_fstatfs) }.unwrap();
+                let listener = unsafe { fault::notify_on_syscall(SYS_FSTATFS) }.unwrap();
                 tx.send(listener).unwrap();
                 // SAFETY: this thread never calls ppoll (UserNs::from_idmap
                 // reaps with waitid); only the children it clones,
