@@ -613,6 +613,12 @@ pub unsafe fn notify_on_syscall(nr: libc::c_long) -> Result<Listener, FaultError
 mod tests {
     use super::*;
 
+    /// The `fcntl` glibc makes: `fcntl64` on 32-bit targets.
+    #[cfg(target_pointer_width = "64")]
+    const SYS_FCNTL: libc::c_long = libc::SYS_fcntl;
+    #[cfg(target_pointer_width = "32")]
+    const SYS_FCNTL: libc::c_long = libc::SYS_fcntl64;
+
     /// Runs `f` on a thread of its own, as a filter must be.
     fn on_own_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         std::thread::scope(|s| s.spawn(f).join().unwrap())
@@ -694,7 +700,7 @@ mod tests {
             ];
             // SAFETY: only fcntl(fa, F_GETFD) fails, which nothing but the
             // lines below calls.
-            unsafe { fail_syscall_if(libc::SYS_fcntl, &conds, libc::EXDEV) }.unwrap();
+            unsafe { fail_syscall_if(SYS_FCNTL, &conds, libc::EXDEV) }.unwrap();
             // The command too: the third argument of an F_GETFD is whatever
             // the register held, which may have the bit set.
             let flags = [
@@ -708,7 +714,7 @@ mod tests {
                 },
             ];
             // SAFETY: only an F_SETFL with O_NONBLOCK fails.
-            unsafe { fail_syscall_if(libc::SYS_fcntl, &flags, libc::EL2HLT) }.unwrap();
+            unsafe { fail_syscall_if(SYS_FCNTL, &flags, libc::EL2HLT) }.unwrap();
             let err = || std::io::Error::last_os_error().raw_os_error();
             // SAFETY: fcntl with integer arguments on fds we own.
             unsafe {
@@ -742,7 +748,7 @@ mod tests {
             }];
             // SAFETY: only F_SETFL is skipped, which nothing but the lines
             // below calls, and they check its (missing) effect.
-            unsafe { skip_syscall_if(libc::SYS_fcntl, &cond) }.unwrap();
+            unsafe { skip_syscall_if(SYS_FCNTL, &cond) }.unwrap();
             // SAFETY: fcntl with integer arguments on an fd we own.
             unsafe {
                 assert_eq!(
