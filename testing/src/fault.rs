@@ -786,13 +786,15 @@ mod tests {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         #[allow(clippy::unnecessary_cast)]
         {
+            // Compared as the kernel's 32-bit `cmd`: musl's c_int would
+            // sign-extend into a u64.
             assert_eq!(
-                SECCOMP_IOCTL_NOTIF_RECV as u64,
-                libc::SECCOMP_IOCTL_NOTIF_RECV as u64
+                SECCOMP_IOCTL_NOTIF_RECV,
+                libc::SECCOMP_IOCTL_NOTIF_RECV as u32
             );
             assert_eq!(
-                SECCOMP_IOCTL_NOTIF_SEND as u64,
-                libc::SECCOMP_IOCTL_NOTIF_SEND as u64
+                SECCOMP_IOCTL_NOTIF_SEND,
+                libc::SECCOMP_IOCTL_NOTIF_SEND as u32
             );
         }
         assert_eq!(SECCOMP_RET_USER_NOTIF, libc::SECCOMP_RET_USER_NOTIF);
