@@ -162,6 +162,19 @@ fn ret_errno(errno: i32) -> Result<u32, FaultError> {
     }
 }
 
+/// Without `CAP_SYS_ADMIN` the kernel takes a filter only from a thread
+/// that can gain no privileges (`seccomp_prepare_filter`): sets
+/// `PR_SET_NO_NEW_PRIVS` then, and only then.
+fn allow_filters_unprivileged() -> Result<(), FaultError> {
+    if !crate::is_root() {
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
+        }
+    }
+    Ok(())
+}
+
 /// Installs `prog` on the calling thread.
 ///
 /// # Safety
@@ -173,14 +186,7 @@ unsafe fn install(prog: &[libc::sock_filter]) -> Result<(), FaultError> {
         len: u16::try_from(prog.len()).expect("a short filter"),
         filter: prog.as_ptr().cast_mut(),
     };
-    if !crate::is_root() {
-        // Without CAP_SYS_ADMIN the kernel takes a filter only from a thread
-        // that can gain no privileges (`seccomp_prepare_filter`).
-        // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
-        }
-    }
+    allow_filters_unprivileged()?;
     // SAFETY: `fprog` points to `prog`, which the kernel copies during the
     // call; what the filter then does is the caller's contract.
     let rc = unsafe {
@@ -584,12 +590,7 @@ pub unsafe fn notify_on_syscall(nr: libc::c_long) -> Result<Listener, FaultError
         len: prog.len() as u16,
         filter: prog.as_ptr().cast_mut(),
     };
-    if !crate::is_root() {
-        // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
-        }
-    }
+    allow_filters_unprivileged()?;
     // SAFETY: `fprog` points to `prog`, which the kernel copies during the
     // call; it returns a new fd that nothing else owns.
     let fd = unsafe {
