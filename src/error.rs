@@ -514,6 +514,12 @@ impl Error {
         }
     }
 
+    /// [`sys`](Self::sys) about the caller's path, if there is one.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // its users are Linux's
+    pub(crate) fn sys_at(op: Op, path: Option<&Path>, e: crate::raw::Errno) -> Self {
+        Self::sys(op, e).at_opt(path)
+    }
+
     /// [`sys`](Self::sys) from one of the public raw calls, which return a
     /// `std::io::Error`.
     pub(crate) fn sys_io(op: Op, path: Option<&Path>, e: &io::Error) -> Self {
@@ -531,11 +537,7 @@ impl Error {
 
     /// [`os`](Self::os) from what a `std` call returned.
     pub(crate) fn from_io(op: Op, path: Option<&Path>, e: &io::Error) -> Self {
-        let err = Self::os(op, e.raw_os_error().unwrap_or(libc::EIO));
-        match path {
-            Some(p) => err.at(p),
-            None => err,
-        }
+        Self::os(op, e.raw_os_error().unwrap_or(libc::EIO)).at_opt(path)
     }
 
     pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
@@ -555,6 +557,14 @@ impl Error {
             *path = Some(p.to_owned());
         }
         self
+    }
+
+    /// [`at`](Self::at) when there is a path.
+    pub(crate) fn at_opt(self, p: Option<&Path>) -> Self {
+        match p {
+            Some(p) => self.at(p),
+            None => self,
+        }
     }
 
     /// Names the filesystem type of an `Os` error.

@@ -19,15 +19,6 @@ use rustix::fs::{openat, openat2, FileType, Mode, OFlags, ResolveFlags};
 
 use crate::{Error, Op, Result};
 
-/// A failed call on `path`, as the crate's error.
-fn os_err(op: Op, path: Option<&Path>, e: rustix::io::Errno) -> Error {
-    let err = Error::os(op, e.raw_os_error());
-    match path {
-        Some(p) => err.at(p),
-        None => err,
-    }
-}
-
 /// Runs `f` with `path` as a NUL-terminated string, on the stack when short.
 ///
 /// A path with an interior NUL is rejected as bad input, before any call.
@@ -128,7 +119,11 @@ pub(crate) fn resolve(dir: BorrowedFd<'_>, path: &Path, follow: Follow) -> Resul
             // slash did.
             let r = open_path(dir, trimmed, follow, path)?;
             if !matches!(r.kind, Kind::Dir | Kind::Symlink) {
-                return Err(os_err(Op::Open, Some(path), rustix::io::Errno::NOTDIR));
+                return Err(Error::sys_at(
+                    Op::Open,
+                    Some(path),
+                    rustix::io::Errno::NOTDIR,
+                ));
             }
             return Ok(r);
         }
@@ -162,7 +157,7 @@ pub(crate) fn mount_target(dir: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> 
             }
             Ok(r.fd)
         }
-        Err(e) => Err(os_err(Op::Open, Some(path), e)),
+        Err(e) => Err(Error::sys_at(Op::Open, Some(path), e)),
     }
 }
 
@@ -190,14 +185,14 @@ fn open_path(dir: BorrowedFd<'_>, path: &Path, follow: Follow, shown: &Path) -> 
                 ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
             ),
         }
-        .map_err(|e| os_err(Op::Open, Some(shown), e))
+        .map_err(|e| Error::sys_at(Op::Open, Some(shown), e))
     })?;
     stat_resolved(fd, shown)
 }
 
 /// `fstat`s an fd the crate already holds, as [`resolve`] does.
 pub(crate) fn stat_resolved(fd: OwnedFd, path: &Path) -> Result<Resolved> {
-    let st = rustix::fs::fstat(&fd).map_err(|e| os_err(Op::Fstat, Some(path), e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::sys_at(Op::Fstat, Some(path), e))?;
     let kind = match FileType::from_raw_mode(st.st_mode as _) {
         FileType::Directory => Kind::Dir,
         FileType::RegularFile => Kind::File,
@@ -240,8 +235,8 @@ pub(crate) fn reopen(r: &Resolved, write: bool, path: &Path) -> Result<OwnedFd> 
         access | OFlags::CLOEXEC | OFlags::NOCTTY,
         Mode::empty(),
     )
-    .map_err(|e| os_err(Op::Open, Some(path), e))?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| os_err(Op::Fstat, Some(path), e))?;
+    .map_err(|e| Error::sys_at(Op::Open, Some(path), e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::sys_at(Op::Fstat, Some(path), e))?;
     if st.st_dev as u64 != r.dev || st.st_ino as u64 != r.ino {
         return Err(Error::invalid(
             "/proc",
@@ -351,7 +346,7 @@ pub(crate) fn create_in_root(root: BorrowedFd<'_>, path: &Path, dir: bool) -> Re
     })?;
     match made {
         Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-        Err(e) => Err(os_err(
+        Err(e) => Err(Error::sys_at(
             if dir { Op::Mkdirat } else { Op::Open },
             Some(path),
             e,
@@ -380,13 +375,13 @@ fn open_in_root(
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         ) {
             Err(rustix::io::Errno::AGAIN) if tries < 16 => tries += 1,
-            r => return r.map_err(|e| os_err(Op::Open, Some(path), e)),
+            r => return r.map_err(|e| Error::sys_at(Op::Open, Some(path), e)),
         }
     }
 }
 
 /// Whether `fd` refers to a directory (one `fstat`).
 pub(crate) fn is_dir(fd: BorrowedFd<'_>) -> Result<bool> {
-    let st = rustix::fs::fstat(fd).map_err(|e| os_err(Op::Fstat, None, e))?;
+    let st = rustix::fs::fstat(fd).map_err(|e| Error::sys_at(Op::Fstat, None, e))?;
     Ok(FileType::from_raw_mode(st.st_mode as _) == FileType::Directory)
 }

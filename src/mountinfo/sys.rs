@@ -19,15 +19,6 @@ use crate::path::{resolve, with_c_path, Follow, Kind};
 use crate::raw::statmount as sm;
 use crate::{Error, Op, Result};
 
-/// A failed call named by its op and, if there is one, the caller's path.
-fn os_err(op: Op, path: Option<&Path>, e: Errno) -> Error {
-    let err = Error::sys(op, e);
-    match path {
-        Some(p) => err.at(p),
-        None => err,
-    }
-}
-
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8).
 const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 
@@ -82,7 +73,7 @@ pub(crate) fn stat_mount(
             Ok(Some(MountStat { id, mount_root }))
         }
         Err(Errno::NOSYS) => Ok(None),
-        Err(e) => Err(os_err(Op::Statx, Some(shown), e)),
+        Err(e) => Err(Error::sys_at(Op::Statx, Some(shown), e)),
     }
 }
 
@@ -116,7 +107,7 @@ fn old_mount_id_of(fd: BorrowedFd<'_>, shown: &Path) -> Result<u64> {
     ) {
         Ok(st) if st.stx_mask & StatxFlags::MNT_ID.bits() != 0 => Ok(st.stx_mnt_id),
         Ok(_) | Err(Errno::NOSYS) => fdinfo_mnt_id(fd).map(|m| m.id),
-        Err(e) => Err(os_err(Op::Statx, Some(shown), e)),
+        Err(e) => Err(Error::sys_at(Op::Statx, Some(shown), e)),
     }
 }
 
@@ -147,7 +138,7 @@ fn is_mount_root_by_parent(fd: BorrowedFd<'_>, kind: Kind, path: &Path) -> Resul
     let flags = OFlags::PATH | OFlags::CLOEXEC | OFlags::DIRECTORY;
     let parent: OwnedFd = if kind == Kind::Dir {
         rustix::fs::openat(fd, c"..", flags, Mode::empty())
-            .map_err(|e| os_err(Op::Open, Some(path), e))?
+            .map_err(|e| Error::sys_at(Op::Open, Some(path), e))?
     } else {
         let name = path
             .file_name()
@@ -158,8 +149,8 @@ fn is_mount_root_by_parent(fd: BorrowedFd<'_>, kind: Kind, path: &Path) -> Resul
         };
         let parent = resolve(crate::raw::cwd(), dir, Follow::All)?.fd;
         let child = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| os_err(Op::Fstat, Some(path), e))?;
-        let me = rustix::fs::fstat(fd).map_err(|e| os_err(Op::Fstat, Some(path), e))?;
+            .map_err(|e| Error::sys_at(Op::Fstat, Some(path), e))?;
+        let me = rustix::fs::fstat(fd).map_err(|e| Error::sys_at(Op::Fstat, Some(path), e))?;
         if (child.st_dev, child.st_ino) != (me.st_dev, me.st_ino) {
             return Err(Error::invalid(
                 "path",
@@ -175,8 +166,8 @@ fn is_mount_root_by_parent(fd: BorrowedFd<'_>, kind: Kind, path: &Path) -> Resul
     if me != up {
         return Ok(true);
     }
-    let a = rustix::fs::fstat(fd).map_err(|e| os_err(Op::Fstat, Some(path), e))?;
-    let b = rustix::fs::fstat(&parent).map_err(|e| os_err(Op::Fstat, Some(path), e))?;
+    let a = rustix::fs::fstat(fd).map_err(|e| Error::sys_at(Op::Fstat, Some(path), e))?;
+    let b = rustix::fs::fstat(&parent).map_err(|e| Error::sys_at(Op::Fstat, Some(path), e))?;
     Ok((a.st_dev, a.st_ino) == (b.st_dev, b.st_ino))
 }
 

@@ -17,7 +17,7 @@ pub(crate) fn unmount(path: &Path, flags: u32) -> Result<()> {
         Err(Errno::INVAL) if !is_mountpoint(p).unwrap_or(true) => Err(Error::NotMounted {
             path: path.to_owned(),
         }),
-        Err(e) => Err(os_err(Op::Umount2, Some(path), e)),
+        Err(e) => Err(Error::sys_at(Op::Umount2, Some(path), e)),
     }
 }
 
@@ -50,7 +50,7 @@ pub(crate) fn unmount_all(tree: &[MountInfo], flags: u32) -> (usize, Option<Erro
             Ok(Ok(())) => n += 1,
             // Gone meanwhile (or its mount point with it).
             Ok(Err(Errno::INVAL)) | Ok(Err(Errno::NOENT)) => {}
-            Ok(Err(e)) => return (n, Some(os_err(Op::Umount2, Some(&m.mount_point), e))),
+            Ok(Err(e)) => return (n, Some(Error::sys_at(Op::Umount2, Some(&m.mount_point), e))),
             Err(e) => return (n, Some(e)),
         }
     }
@@ -94,7 +94,7 @@ pub(crate) fn unmount_mount(fd: OwnedFd, flags: u32) -> Result<()> {
 pub(crate) fn fd_mount_point(fd: BorrowedFd<'_>) -> Result<PathBuf> {
     let link = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
     let target = rustix::fs::readlink(&link, Vec::new())
-        .map_err(|e| os_err(Op::Readlink, Some(Path::new(&link)), e))?;
+        .map_err(|e| Error::sys_at(Op::Readlink, Some(Path::new(&link)), e))?;
     Ok(path_of(target.as_bytes()))
 }
 
@@ -120,7 +120,7 @@ pub(crate) fn unmount_at(dir: BorrowedFd<'_>, name: &Path, flags: u32, shown: &P
     p.push(name);
     with_c_path(&p, |c| {
         sm::umount2(c, flags | libc::UMOUNT_NOFOLLOW as u32)
-            .map_err(|e| os_err(Op::Umount2, Some(shown), e))
+            .map_err(|e| Error::sys_at(Op::Umount2, Some(shown), e))
     })
 }
 
