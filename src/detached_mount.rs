@@ -489,11 +489,16 @@ impl DetachedMount {
     /// AT_RECURSIVE)`): a lazily unmounted mount cannot be attached again,
     /// so the clone is what is returned, for a rollback
     /// (`old.replace(target)`). An old tree the kernel will not clone (an
-    /// unbindable mount) is an error, and nothing is changed. The old top is
-    /// unmounted by identity, as [`Mount::unmount`](crate::Mount::unmount)
-    /// does: if another mount was stacked on it meanwhile, nothing is
-    /// unmounted and the error is [`Error::Covered`] (both trees then stay
-    /// mounted, the new one beneath).
+    /// unbindable mount) is an error, and nothing is changed. The old top
+    /// is then unmounted exactly—the mount that was found on `target`, held
+    /// by fd, not whatever the path names by then—with whatever is mounted
+    /// on or under it, as `umount -l` does.
+    ///
+    /// Dropping the returned tree unmounts it, which costs what any
+    /// unmount costs (the kernel waits for an RCU grace period); a caller
+    /// that wants no rollback uses
+    /// [`replace_discarding_old`](Self::replace_discarding_old), which
+    /// takes no clone.
     ///
     /// # Errors
     ///
@@ -501,7 +506,7 @@ impl DetachedMount {
     /// [`Error::KernelTooOld`] before Linux 6.5 (no `MOVE_MOUNT_BENEATH`);
     /// [`Error::Os`] from `open_tree` (`EINVAL` for an unbindable old tree),
     /// `move_mount` (`EINVAL` beneath the namespace's root or the caller's
-    /// root, or a kind mismatch) or `umount2`; [`Error::Covered`] as above.
+    /// root, or a kind mismatch) or `umount2`.
     ///
     /// # Examples
     ///
@@ -534,6 +539,55 @@ impl DetachedMount {
         )
         .map(DetachedMount)
         .map_err(|e| Error::sys(Op::OpenTree, e).at(target))?;
+        self.swap_beneath(top, target)?;
+        Ok(old)
+    }
+
+    /// `move_mount(MOVE_MOUNT_BENEATH)` under the mount on `target`, then a
+    /// lazy unmount of that mount—the atomic swap of
+    /// [`replace`](Self::replace), keeping no copy of the old tree.
+    ///
+    /// A reader of `target` sees the old tree or the new one, never neither.
+    /// The old tree is gone once its last user lets go of it (a process
+    /// with a file open in it keeps it, as after `umount -l`). Returns the
+    /// new tree's handle, attached at `target`.
+    ///
+    /// This is the bare swap: the same system calls as a hand-written one
+    /// (`move_mount` and `umount2`), plus the `O_PATH` lookup and mount-root
+    /// check of `target`. [`replace`](Self::replace)'s rollback clone costs
+    /// one more unmount when it is dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`replace`](Self::replace), less the clone's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # if !mountfd_testing::enter_private_mount_ns() { return Ok(()); }
+    /// # let dir = mountfd_testing::scratch_dir("replace-discarding");
+    /// use mountfd::{FsContext, MountAttr};
+    ///
+    /// FsContext::new("tmpfs")?.mount(&MountAttr::new())?.attach(&dir)?;
+    /// std::fs::write(dir.join("version"), b"1").unwrap();
+    /// let v2 = FsContext::new("tmpfs")?.mount(&MountAttr::new())?;
+    /// let mounted = v2.replace_discarding_old(&dir)?;
+    /// assert!(!dir.join("version").exists(), "the new tmpfs is on top");
+    /// assert_eq!(mounted.info()?.fs_type, "tmpfs");
+    /// # Ok::<(), mountfd::Error>(())
+    /// ```
+    ///
+    /// See <https://man7.org/linux/man-pages/man2/move_mount.2.html>.
+    #[doc(alias = "MOVE_MOUNT_BENEATH")]
+    pub fn replace_discarding_old(self, target: impl AsRef<Path>) -> Result<crate::Mount> {
+        let target = target.as_ref();
+        let top = sys::open_mount_root(target)?;
+        self.swap_beneath(top, target)
+    }
+
+    /// Attaches this tree beneath `top` (the root of the mount on top at
+    /// `target`), then lazily unmounts `top` itself.
+    fn swap_beneath(self, top: OwnedFd, target: &Path) -> Result<crate::Mount> {
         match raw::move_mount_beneath(self.0.as_fd(), top.as_fd()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == libc::EINVAL && !raw::move_mount_knows_beneath() => {
@@ -545,9 +599,10 @@ impl DetachedMount {
             }
             Err(e) => return Err(Error::sys(Op::MoveMount, e).at(target)),
         }
-        drop(self);
-        sys::unmount_mount(top, crate::UnmountFlags::DETACH.bits())?;
-        Ok(old)
+        // `self` is attached now: its fd is the new tree's handle.
+        let new = crate::Mount::from_attached(self.0);
+        sys::unmount_exact(top, crate::UnmountFlags::DETACH.bits(), target)?;
+        Ok(new)
     }
 
     /// Wraps an fd that the caller knows refers to a detached mount, such

@@ -172,8 +172,19 @@ fn without_trailing_slashes(path: &Path) -> Option<&Path> {
 
 /// [`resolve`] of `path` as it is; errors name `shown`.
 fn open_path(dir: BorrowedFd<'_>, path: &Path, follow: Follow, shown: &Path) -> Result<Resolved> {
+    stat_resolved(open_o_path(dir, path, follow, shown)?, shown)
+}
+
+/// The lookup of [`resolve`] without its `fstat`, for a caller that learns
+/// the kind another way (a `statx` it makes anyway); errors name `shown`.
+pub(crate) fn open_o_path(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    follow: Follow,
+    shown: &Path,
+) -> Result<OwnedFd> {
     let base = OFlags::PATH | OFlags::CLOEXEC;
-    let fd = with_c_path(path, |c| {
+    with_c_path(path, |c| {
         match follow {
             Follow::All => openat(dir, c, base, Mode::empty()),
             Follow::NotLast => openat(dir, c, base | OFlags::NOFOLLOW, Mode::empty()),
@@ -186,8 +197,7 @@ fn open_path(dir: BorrowedFd<'_>, path: &Path, follow: Follow, shown: &Path) -> 
             ),
         }
         .map_err(|e| Error::sys_at(Op::Open, Some(shown), e))
-    })?;
-    stat_resolved(fd, shown)
+    })
 }
 
 /// `fstat`s an fd the crate already holds, as [`resolve`] does.

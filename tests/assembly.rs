@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use common::{in_private_ns, mkdir, ns};
 use mountfd::{
-    is_mountpoint, mount_image, mounts, DetachedMount, Error, FsContext, IdMap, MountAttr,
+    is_mountpoint, mount_image, mounts, DetachedMount, Error, FsContext, IdMap, Mount, MountAttr,
     Propagation, UnmountFlags, UserNs,
 };
 
@@ -603,6 +603,53 @@ fn replace_returns_the_old_tree_with_its_submounts_for_a_rollback() {
             "inner"
         );
         assert_eq!(count_under(&target), 2);
+    });
+}
+
+#[test]
+fn replace_discarding_old_1000_times_while_a_reader_never_fails() {
+    in_private_ns(|dir| {
+        let target = mkdir(dir, "target");
+        versioned("1").attach(&target).unwrap();
+        let before = mount_points();
+        let mut last = None;
+        let (reads, failures, seen) = read_while(&target, 1000, |i| {
+            let v = if i % 2 == 0 { "2" } else { "1" };
+            last = Some(versioned(v).replace_discarding_old(&target).unwrap());
+        });
+        eprintln!("replace_discarding_old: 1000 cycles; reader: {reads} reads, {failures} failures, saw {seen:?}");
+        assert_eq!(failures, 0, "a reader saw neither tree");
+        assert_eq!(seen, ["1", "2"]);
+        assert_eq!(mount_points(), before, "each old top went");
+        // The handle is the mount now on the target.
+        let now = Mount::open(&target).unwrap().info().unwrap();
+        assert_eq!(last.unwrap().info().unwrap().id, now.id);
+        assert_eq!(fs::read_to_string(target.join("version")).unwrap(), "1");
+    });
+}
+
+#[test]
+fn replace_swaps_only_the_topmost_of_stacked_mounts() {
+    in_private_ns(|dir| {
+        let target = mkdir(dir, "target");
+        versioned("bottom").attach(&target).unwrap();
+        versioned("top").attach(&target).unwrap();
+        let old = versioned("new").replace(&target).unwrap();
+        assert_eq!(fs::read_to_string(target.join("version")).unwrap(), "new");
+        // The bottom mount is still there, under the new one.
+        let at = mounts()
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.mount_point == target)
+            .count();
+        assert_eq!(at, 2, "the bottom and the new mount");
+        drop(old.replace_discarding_old(&target).unwrap());
+        assert_eq!(fs::read_to_string(target.join("version")).unwrap(), "top");
+        mountfd::unmount(&target, UnmountFlags::DETACH).unwrap();
+        assert_eq!(
+            fs::read_to_string(target.join("version")).unwrap(),
+            "bottom"
+        );
     });
 }
 

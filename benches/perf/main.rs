@@ -10,6 +10,8 @@
 //!                                                     # loop, image, memory)
 //! cargo bench --bench perf -- --probe 'UserNs::from_idmap' 1000   # one crate case
 //!                                                     # alone, for strace -c / perf
+//! cargo bench --bench perf -- --lifecycle-only        # issue 13's group
+//! cargo bench --bench perf -- --service-only 7        # issue 12's end-to-end group
 //! ```
 //!
 //! Method: the process sets its resident size to each caller size (a heap
@@ -43,11 +45,18 @@ mod chart;
 mod lifecycle;
 #[cfg(target_os = "linux")]
 mod run;
+#[cfg(target_os = "linux")]
+mod service;
 
 fn main() {
     #[cfg(target_os = "linux")]
     if std::env::args().any(|a| a == "--lifecycle-only") {
         return lifecycle::standalone();
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(i) = std::env::args().position(|a| a == "--service-only") {
+        let rounds = std::env::args().nth(i + 1).and_then(|v| v.parse().ok());
+        return service::standalone(rounds.unwrap_or(7));
     }
     #[cfg(target_os = "linux")]
     run::main();

@@ -199,6 +199,23 @@ enum Kind {
     /// process (`--probe`) with the same caller size: the same conditions
     /// as a reference mode.
     Fresh(&'static str),
+    /// Measured in this process, by the case itself: it times only its
+    /// operations (through [`timed`]), not the teardown that follows them.
+    SelfTimed,
+}
+
+/// The time a [`Kind::SelfTimed`] case measured for its last batch, in ns.
+static SELF_TIMED_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs `f` and adds its time to the batch of a [`Kind::SelfTimed`] case.
+fn timed<T>(f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let r = f();
+    SELF_TIMED_NS.fetch_add(
+        t.elapsed().as_nanos() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    r
 }
 
 struct Case {
@@ -281,6 +298,12 @@ fn run_batch(ctx: &Ctx, case: &Case, n: usize, rss: usize) -> Option<f64> {
             let t = Instant::now();
             run(ctx, n);
             Some(t.elapsed().as_secs_f64() * 1e6 / n as f64)
+        }
+        Kind::SelfTimed => {
+            SELF_TIMED_NS.store(0, std::sync::atomic::Ordering::Relaxed);
+            (case.run.unwrap())(ctx, n);
+            let ns = SELF_TIMED_NS.load(std::sync::atomic::Ordering::Relaxed);
+            Some(ns as f64 / 1e3 / n as f64)
         }
     }
 }
@@ -406,7 +429,7 @@ pub fn main() {
         );
         // One untimed pass warms caches and the allocator.
         for c in &here {
-            if matches!(c.kind, Kind::Crate | Kind::Spawned) {
+            if matches!(c.kind, Kind::Crate | Kind::Spawned | Kind::SelfTimed) {
                 run_batch(&ctx, c, 1, rss);
             }
         }

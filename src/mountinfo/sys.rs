@@ -111,20 +111,6 @@ fn old_mount_id_of(fd: BorrowedFd<'_>, shown: &Path) -> Result<u64> {
     }
 }
 
-/// Whether the object `fd` (of `kind`, found at `path`) is the root of the
-/// mount it is on: `STATX_ATTR_MOUNT_ROOT`, else a comparison of its mount
-/// id with its parent's.
-pub(crate) fn is_mount_root(fd: BorrowedFd<'_>, kind: Kind, path: &Path) -> Result<bool> {
-    if let Some(MountStat {
-        mount_root: Some(root),
-        ..
-    }) = stat_mount(fd, c"", AtFlags::EMPTY_PATH, path)?
-    {
-        return Ok(root);
-    }
-    is_mount_root_by_parent(fd, kind, path)
-}
-
 /// The fallback for kernels without `STATX_ATTR_MOUNT_ROOT` (before 5.8):
 /// an object is a mount root if its parent is on another mount, or if it is
 /// its own parent (the root of the caller's tree).
@@ -205,13 +191,27 @@ pub(crate) fn is_mountpoint(path: &Path) -> Result<bool> {
 /// Resolves `path` (final component not followed) to an fd on a mount root,
 /// or `NotMounted`.
 pub(crate) fn open_mount_root(path: &Path) -> Result<OwnedFd> {
-    let r = resolve(crate::raw::cwd(), trimmed(path), Follow::NotLast)?;
-    if !is_mount_root(r.fd.as_fd(), r.kind, path)? {
+    // One lookup and one `statx`, whose mount-root attribute answers for
+    // any kind of file: this is on the path of `replace`, where each call
+    // shows against the bare system calls. Only a kernel without the
+    // attribute (before 5.8) needs the kind, and `fstat`s for it.
+    let fd = crate::path::open_o_path(crate::raw::cwd(), trimmed(path), Follow::NotLast, path)?;
+    let (root, fd) = match stat_mount(fd.as_fd(), c"", AtFlags::EMPTY_PATH, path)? {
+        Some(MountStat {
+            mount_root: Some(root),
+            ..
+        }) => (root, fd),
+        _ => {
+            let r = crate::path::stat_resolved(fd, path)?;
+            (is_mount_root_by_parent(r.fd.as_fd(), r.kind, path)?, r.fd)
+        }
+    };
+    if !root {
         return Err(Error::NotMounted {
             path: path.to_owned(),
         });
     }
-    Ok(r.fd)
+    Ok(fd)
 }
 
 // --- statmount ------------------------------------------------------------

@@ -90,6 +90,21 @@ pub(crate) fn unmount_mount(fd: OwnedFd, flags: u32) -> Result<()> {
     unmount_at(dir.as_fd(), name, flags, &mp)
 }
 
+/// `umount2("/proc/thread-self/fd/N", flags)`: unmounts exactly the mount
+/// `fd` is the root of, wherever it is and whatever is stacked on it.
+///
+/// The magic link is followed (no `UMOUNT_NOFOLLOW`): the lookup jumps to
+/// the file's own mount and dentry (`nd_jump_link` in fs/namei.c) and does
+/// not step into mounts on top of it, so no other mount can be named.
+/// `umount2` then requires that dentry to be its mount's root and the mount
+/// to be in the caller's namespace (`can_umount` in fs/namespace.c).
+pub(crate) fn unmount_exact(fd: OwnedFd, flags: u32, shown: &Path) -> Result<()> {
+    let link = crate::path::fd_path(fd.as_fd());
+    let r = with_c_path(Path::new(&link), |c| Ok(sm::umount2(c, flags)))?;
+    drop(fd);
+    r.map_err(|e| Error::sys_at(Op::Umount2, Some(shown), e))
+}
+
 /// The path the kernel gives an fd: for a mount root, its mount point.
 pub(crate) fn fd_mount_point(fd: BorrowedFd<'_>) -> Result<PathBuf> {
     let link = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());

@@ -37,6 +37,9 @@ pub(crate) fn unmount_all(_: &[MountInfo], _: u32) -> (usize, Option<Error>) {
 pub(crate) fn unmount_mount(_: OwnedFd, _: u32) -> Result<()> {
     no(Op::Umount2)
 }
+pub(crate) fn unmount_exact(_: OwnedFd, _: u32, _: &Path) -> Result<()> {
+    no(Op::Umount2)
+}
 pub(crate) fn fspick(_: BorrowedFd<'_>) -> Result<OwnedFd> {
     no(Op::Fspick)
 }
