@@ -607,3 +607,37 @@ fn children_killed_at_random_points_are_reaped_and_nothing_leaks() {
         before.assert_unchanged("randomly killed children", Duration::ZERO);
     });
 }
+
+/// A write to `uid_map` that the kernel takes only in part (here: a `write`
+/// of the map's exact length returns 0 without running). The kernel needs
+/// the whole map in one `write`; a namespace whose map was cut short maps
+/// nothing, and every file would show as nobody. The crate must say so.
+#[test]
+fn a_short_write_to_a_map_file_is_an_error_and_nothing_leaks() {
+    in_private_ns(|_| {
+        // Different lengths: only the uid map's write matches the filter.
+        let uid: IdMap = "0:100000:65536".parse().unwrap();
+        let gid: IdMap = "0:200000:7".parse().unwrap();
+        let len = uid.to_proc_map().len() as u32;
+        assert_ne!(len as usize, gid.to_proc_map().len());
+        let before = Snapshot::take();
+        let err = std::thread::scope(|s| {
+            s.spawn(|| {
+                let cond = [fault::Arg::Eq { index: 2, value: len }];
+                // SAFETY: only `write`s of exactly `len` bytes on this
+                // thread return 0 without running; nothing else on it
+                // writes that many.
+                unsafe { fault::skip_syscall_if(libc::SYS_write, &cond) }.unwrap();
+                UserNs::new(&uid, &gid).map(drop).unwrap_err()
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(err.errno(), Some(libc::EIO), "{err}");
+        let path = err.path().expect("the error names the map file");
+        assert!(path.ends_with("uid_map"), "{err}");
+        before.assert_unchanged("a short map write", Duration::ZERO);
+        // Without the fault the same maps make a namespace.
+        UserNs::new(&uid, &gid).unwrap();
+    });
+}
