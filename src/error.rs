@@ -817,6 +817,14 @@ mod tests {
         let unsupported = Error::Unsupported { op: Op::Fsopen };
         assert_eq!(unsupported.errno(), Some(libc::ENOSYS));
         assert_eq!(unsupported.op(), Some(Op::Fsopen));
+        // What umount2 says for each: EINVAL on a non-mount point, EBUSY
+        // where another mount is on top.
+        let not_mounted = Error::NotMounted { path: "/m".into() };
+        let covered = Error::Covered { path: "/c".into() };
+        assert_eq!(not_mounted.errno(), Some(libc::EINVAL));
+        assert_eq!(covered.errno(), Some(libc::EBUSY));
+        assert_eq!(not_mounted.path(), Some(Path::new("/m")));
+        assert_eq!(covered.path(), Some(Path::new("/c")));
         // Errors caught before any call have none of them.
         let invalid = Error::invalid("offset", "too big");
         for e in [&invalid, &mismatch(), &proc, &remap, &unsupported] {
@@ -906,6 +914,14 @@ mod tests {
             kind(Error::Unsupported { op: Op::Fsopen }),
             io::ErrorKind::Unsupported
         );
+        // Its errno is the kernel's EINVAL for an unknown flag, which alone
+        // would say InvalidInput: the caller's input was fine.
+        let too_old = Error::KernelTooOld {
+            what: "MOVE_MOUNT_BENEATH",
+            version: "6.5",
+            errno: Errno(libc::EINVAL),
+        };
+        assert_eq!(kind(too_old), io::ErrorKind::Unsupported);
         assert_eq!(
             kind(Error::os(Op::Open, libc::ENOENT)),
             io::ErrorKind::NotFound

@@ -623,7 +623,10 @@ fn a_short_write_to_a_map_file_is_an_error_and_nothing_leaks() {
         let before = Snapshot::take();
         let err = std::thread::scope(|s| {
             s.spawn(|| {
-                let cond = [fault::Arg::Eq { index: 2, value: len }];
+                let cond = [fault::Arg::Eq {
+                    index: 2,
+                    value: len,
+                }];
                 // SAFETY: only `write`s of exactly `len` bytes on this
                 // thread return 0 without running; nothing else on it
                 // writes that many.

@@ -432,3 +432,16 @@ fn a_lone_number_says_the_second_id_is_missing() {
     assert!(lone.contains("missing ':' and the second id"), "{lone}");
     assert!(!lone.contains("prefix without an extent"), "{lone}");
 }
+
+#[test]
+fn compose_takes_only_the_extents_that_overlap_not_one_that_merely_touches() {
+    // `self` shows ids 100..110; `then` has an extent for exactly those and
+    // one starting at 110, right after them, which must play no part.
+    let map = |s: &str| s.parse::<IdMap>().unwrap();
+    let a = map("0:100:10");
+    let then = map("100:1000:10,110:5000:10");
+    assert_eq!(a.compose(&then).unwrap(), map("0:1000:10"));
+    // And one ending right where they start.
+    let before = map("90:7000:10,100:1000:10");
+    assert_eq!(a.compose(&before).unwrap(), map("0:1000:10"));
+}
