@@ -71,5 +71,25 @@ fn without_clone_pidfd_the_namespace_is_made_by_pid_with_the_right_maps() {
         }
         // Every child, tracked by pid only, was killed and reaped.
         before.assert_unchanged("without CLONE_PIDFD", Duration::ZERO);
+
+        // Once without pidfds, an EINVAL from `clone` is an error like any
+        // other, not a reason to fall back again (which would recurse for
+        // ever): here every clone that makes a user namespace fails.
+        let err = std::thread::scope(|s| {
+            s.spawn(|| {
+                let cond = [fault::Arg::HasAnyBit {
+                    index: 0,
+                    mask: libc::CLONE_NEWUSER as u32,
+                }];
+                // SAFETY: only `clone` with CLONE_NEWUSER fails on this
+                // thread, which only `UserNs` asks for.
+                unsafe { fault::fail_syscall_if(libc::SYS_clone, &cond, libc::EINVAL) }.unwrap();
+                UserNs::new(&uid, &gid).map(drop).unwrap_err()
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(err.errno(), Some(libc::EINVAL), "{err}");
+        before.assert_unchanged("a failed clone", Duration::ZERO);
     });
 }

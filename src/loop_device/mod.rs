@@ -582,3 +582,31 @@ pub(crate) fn loop_numbers() -> Result<Vec<u32>> {
 fn io_err(op: Op, path: Option<&Path>, e: &std::io::Error) -> Error {
     Error::from_io(op, path, e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_block_size(size: u32) -> Result<()> {
+        LoopOptions {
+            block_size: Some(size),
+            ..LoopOptions::default()
+        }
+        .validate()
+    }
+
+    #[test]
+    fn a_block_size_must_be_a_power_of_two_from_512_to_65536() {
+        for ok in [512, 1024, 4096, 65536] {
+            assert!(with_block_size(ok).is_ok(), "{ok}");
+        }
+        // Out of range though a power of two, a power of two's neighbour
+        // inside the range, and both wrong at once.
+        for bad in [256, 131072, 1000, 4097, 3, 200_000] {
+            let e = with_block_size(bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidInput { .. }), "{bad}: {e}");
+            assert!(e.to_string().contains("power of two"), "{e}");
+        }
+        assert!(LoopOptions::default().validate().is_ok());
+    }
+}
