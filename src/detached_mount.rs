@@ -506,7 +506,8 @@ impl DetachedMount {
     /// [`Error::KernelTooOld`] before Linux 6.5 (no `MOVE_MOUNT_BENEATH`);
     /// [`Error::Os`] from `open_tree` (`EINVAL` for an unbindable old tree),
     /// `move_mount` (`EINVAL` beneath the namespace's root or the caller's
-    /// root, or a kind mismatch) or `umount2`.
+    /// root, or a kind mismatch) or `umount2` (after which both trees stay
+    /// mounted, the new one beneath the old).
     ///
     /// # Examples
     ///

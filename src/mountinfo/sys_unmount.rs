@@ -97,7 +97,9 @@ pub(crate) fn unmount_mount(fd: OwnedFd, flags: u32) -> Result<()> {
 /// the file's own mount and dentry (`nd_jump_link` in fs/namei.c) and does
 /// not step into mounts on top of it, so no other mount can be named.
 /// `umount2` then requires that dentry to be its mount's root and the mount
-/// to be in the caller's namespace (`can_umount` in fs/namespace.c).
+/// to be in the caller's namespace (`can_umount` in fs/namespace.c). Like
+/// every `/proc/thread-self/fd` path the crate uses, it relies on `/proc`
+/// being this process's procfs.
 pub(crate) fn unmount_exact(fd: OwnedFd, flags: u32, shown: &Path) -> Result<()> {
     let link = crate::path::fd_path(fd.as_fd());
     let r = with_c_path(Path::new(&link), |c| Ok(sm::umount2(c, flags)))?;
