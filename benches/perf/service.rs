@@ -2,8 +2,9 @@
 //! `cargo bench --bench perf -- --service-only [ROUNDS]`.
 //!
 //! One service's mount tree, brought up, updated to a second image version
-//! while a reader thread opens a file in it, and taken down, two ways, in
-//! alternating rounds:
+//! and taken down, two ways, in alternating rounds (and again in rounds of
+//! their own with a reader thread opening a file in the tree throughout the
+//! update, which count the reader's failures and are not timed):
 //!
 //! - **crate**: the `service_tree` example's flow. Four user namespaces
 //!   (`UserNs::from_idmap`: the container's base map, and the base map
