@@ -12,7 +12,8 @@
 //! - `/data`: a volume, id-mapped with the container's base map composed
 //!   with the service's own map, in one map;
 //! - `/app`: an overlay whose lower layer is the image's `/app`, id-mapped
-//!   (a merged overlay cannot be), under a writable upper layer.
+//!   (a merged overlay cannot be), under a writable upper layer of its own
+//!   (the service's lasting data lives in its volume).
 //!
 //! Every piece is put together off the live system (no staging mount), the
 //! tree appears at once with one `move_mount`, and the image is then
@@ -98,13 +99,18 @@ struct Service {
     base: UserNs,
     volume_ns: UserNs,
     volume: PathBuf,
-    upper: PathBuf,
-    work: PathBuf,
 }
 
 /// Assembles the service's tree on `image`, detached: nothing is mounted
-/// anywhere a process could see until the caller attaches the result.
-fn assemble(s: &Service, image: &Path) -> mountfd::Result<DetachedMount> {
+/// anywhere a process could see until the caller attaches the result. The
+/// overlay's upper and work directories go in `layer`, a new directory for
+/// each tree: overlayfs allows one mounted overlay per upper directory
+/// (two at once is undefined behaviour, says its warning), and during a
+/// `replace` the old tree is still mounted while the new one is made.
+fn assemble(s: &Service, image: &Path, layer: &Path) -> BoxResult<DetachedMount> {
+    let (upper, work) = (layer.join("upper"), layer.join("work"));
+    std::fs::create_dir_all(&upper)?;
+    std::fs::create_dir_all(&work)?;
     let plain = mount_image(image, "squashfs", &MountAttr::new().readonly().nodev())?;
     // Id-mapped by cloning the detached image: no staging path.
     let root = plain.try_clone(true, &MountAttr::new().idmap(&s.base))?;
@@ -116,7 +122,7 @@ fn assemble(s: &Service, image: &Path) -> mountfd::Result<DetachedMount> {
     let app = DetachedMount::clone_tree_at(&root, "app", false, &MountAttr::new())?;
     Overlay::new()
         .lower_fd(&app)
-        .upper(&s.upper, &s.work)
+        .upper(&upper, &work)
         .mount(&MountAttr::new().nodev())?
         .attach_in(&root, "/app")?;
     Ok(root)
@@ -128,9 +134,7 @@ fn run(dir: &Path) -> BoxResult<()> {
     let volume = dir.join("volume");
     std::fs::create_dir_all(&volume)?;
     std::fs::write(volume.join("db"), b"rows")?;
-    for d in ["upper", "work", "target"] {
-        std::fs::create_dir_all(dir.join(d))?;
-    }
+    std::fs::create_dir_all(dir.join("target"))?;
 
     let base: IdMap = "0:100000:65536".parse()?;
     // The service's own map, over the ids the container's base map shows:
@@ -144,13 +148,12 @@ fn run(dir: &Path) -> BoxResult<()> {
         base: UserNs::from_idmap(&base)?,
         volume_ns: UserNs::from_idmap(&composed)?,
         volume,
-        upper: dir.join("upper"),
-        work: dir.join("work"),
     };
     let t_ns = t.elapsed();
 
     let t = Instant::now();
-    let tree = assemble(&s, &v1)?;
+    let layer = |i: usize| dir.join(format!("layer-{i}"));
+    let tree = assemble(&s, &v1, &layer(0))?;
     let t_assemble = t.elapsed();
     let target = dir.join("target");
     let t = Instant::now();
@@ -170,14 +173,14 @@ fn run(dir: &Path) -> BoxResult<()> {
     std::fs::write(target.join("app/state"), b"written by the service")?;
     println!(
         "  a write to /app lands in the upper layer: {}",
-        s.upper.join("state").exists()
+        layer(0).join("upper/state").exists()
     );
     drop(mounted);
 
     // The update, with a reader in the tree meanwhile.
     let stop = AtomicBool::new(false);
     let file = target.join("etc/version");
-    let swaps = 101;
+    let swaps: u32 = 101;
     let (reads, failures, spent) = std::thread::scope(|sc| -> BoxResult<_> {
         let reader = sc.spawn(|| {
             let (mut reads, mut failures) = (0u64, 0u64);
@@ -193,7 +196,11 @@ fn run(dir: &Path) -> BoxResult<()> {
         // v1 -> v2, then back and forth, ending on v2: each swap a freshly
         // assembled tree.
         for i in 0..swaps {
-            let next = assemble(&s, if i % 2 == 0 { &v2 } else { &v1 })?;
+            let next = assemble(
+                &s,
+                if i % 2 == 0 { &v2 } else { &v1 },
+                &layer(i as usize + 1),
+            )?;
             let t = Instant::now();
             let old = next.replace(&target)?;
             spent += t.elapsed();

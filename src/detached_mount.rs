@@ -494,6 +494,11 @@ impl DetachedMount {
     /// by fd, not whatever the path names by then—with whatever is mounted
     /// on or under it, as `umount -l` does.
     ///
+    /// The new tree is made while the old one is mounted, and the old one
+    /// lives on, lazily unmounted, while a process uses it: an overlay in
+    /// the new tree needs upper and work directories of its own (see
+    /// [`Overlay::upper`](crate::Overlay::upper)).
+    ///
     /// Dropping the returned tree unmounts it, which costs what any
     /// unmount costs (the kernel waits for an RCU grace period); a caller
     /// that wants no rollback uses

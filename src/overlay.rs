@@ -196,6 +196,13 @@ impl<'a> Overlay<'a> {
 
     /// Sets the writable upper layer and its work directory, which must be
     /// an empty directory on the same filesystem as `upper`.
+    ///
+    /// An upper and a work directory belong to one mounted overlay at a
+    /// time: overlayfs mounts a second one on them with a warning that
+    /// using both is undefined behaviour (and refuses it with `index=on`).
+    /// So a tree that will [`replace`](crate::DetachedMount::replace) one
+    /// with an overlay gets directories of its own, as the old tree stays
+    /// mounted until it is swapped out and while a process still uses it.
     #[must_use]
     pub fn upper(mut self, upper: impl AsRef<Path>, work: impl AsRef<Path>) -> Self {
         self.upper = Some((

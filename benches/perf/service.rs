@@ -26,7 +26,8 @@
 //!   the same bring-up on the second image (lazy: `-l`, as the reader holds
 //!   files open in the tree).
 //!
-//! Both end with the tree unmounted. It prints each flow's median time per
+//! Each overlay, in both flows, gets upper and work directories of its own
+//! (see [`Fixture::layer`]). Both end with the tree unmounted. It prints each flow's median time per
 //! round (bring-up + update + take-down), their ratio, and the reader's
 //! failures during the updates (a read that found no file).
 
@@ -51,8 +52,9 @@ const VOLUME_MAPS: [&str; 3] = [
 struct Fixture {
     images: [PathBuf; 2],
     volumes: Vec<PathBuf>,
-    upper: PathBuf,
-    work: PathBuf,
+    /// Where each overlay gets its own upper and work directories.
+    layers: PathBuf,
+    made: AtomicU64,
     target: PathBuf,
     staging: PathBuf,
 }
@@ -86,7 +88,7 @@ fn fixture(base: &Path) -> Fixture {
             v
         })
         .collect();
-    let dirs: Vec<PathBuf> = ["upper", "work", "target", "staging"]
+    let dirs: Vec<PathBuf> = ["layers", "target", "staging"]
         .iter()
         .map(|d| {
             let p = base.join(d);
@@ -97,10 +99,25 @@ fn fixture(base: &Path) -> Fixture {
     Fixture {
         images: [image("1"), image("2")],
         volumes,
-        upper: dirs[0].clone(),
-        work: dirs[1].clone(),
-        target: dirs[2].clone(),
-        staging: dirs[3].clone(),
+        layers: dirs[0].clone(),
+        made: AtomicU64::new(0),
+        target: dirs[1].clone(),
+        staging: dirs[2].clone(),
+    }
+}
+
+impl Fixture {
+    /// New upper and work directories for one overlay: overlayfs allows one
+    /// mounted overlay per upper directory (two is undefined behaviour, its
+    /// warning says), and while an update runs the old tree is still
+    /// mounted. Both flows make them the same way.
+    fn layer(&self) -> (PathBuf, PathBuf) {
+        let n = self.made.fetch_add(1, Ordering::Relaxed);
+        let dir = self.layers.join(n.to_string());
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        fs::create_dir_all(&upper).unwrap();
+        fs::create_dir_all(&work).unwrap();
+        (upper, work)
     }
 }
 
@@ -135,9 +152,10 @@ fn assemble(f: &Fixture, ns: &Namespaces, image: &Path) -> DetachedMount {
             .unwrap();
     }
     let app = DetachedMount::clone_tree_at(&root, "app", false, &MountAttr::new()).unwrap();
+    let (upper, work) = f.layer();
     Overlay::new()
         .lower_fd(&app)
-        .upper(&f.upper, &f.work)
+        .upper(&upper, &work)
         .mount(&MountAttr::new())
         .unwrap()
         .attach_in(&root, "/app")
@@ -241,11 +259,12 @@ fn staged_bring_up(f: &Fixture, image: &Path) {
         run_ok(Command::new("umount").arg(&stage));
     }
     let app = f.target.join("app");
+    let (upper, work) = f.layer();
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         app.display(),
-        f.upper.display(),
-        f.work.display()
+        upper.display(),
+        work.display()
     );
     run_ok(
         Command::new("mount")
