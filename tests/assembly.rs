@@ -758,3 +758,47 @@ fn a_merged_overlay_cannot_be_id_mapped_but_its_layers_can() {
         assert_eq!(uid(&target.join("f")), 100000);
     });
 }
+
+// --- the example ---------------------------------------------------------------------
+
+/// `examples/service_tree.rs`, built by `cargo test` beside this test's own
+/// binary (`target/<profile>/examples/`), run whole: it must succeed and
+/// show what it promises.
+#[test]
+fn the_service_tree_example_runs_whole() {
+    if !common::privileged() || !image_util::have("mksquashfs") {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile| profile.join("examples/service_tree"))
+        .unwrap();
+    if !example.is_file() {
+        common::skip("the service_tree example was not built (cargo test builds it)");
+        return;
+    }
+    let out = std::process::Command::new(&example).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for shown in [
+        "composed into 0:200000:65536",
+        "target/etc/version               owner 100000:100000",
+        "target/data/db                   owner 200000:200000",
+        "a write to /app lands in the upper layer: true",
+        "updated to version 2 by replace",
+        "now at version 2",
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in:\n{text}");
+    }
+    let reader = text
+        .lines()
+        .find(|l| l.starts_with("101 replaces"))
+        .unwrap_or_else(|| panic!("no replace line in:\n{text}"));
+    assert!(reader.ends_with(" 0 failures"), "{reader}");
+}
