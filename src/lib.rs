@@ -99,6 +99,7 @@ mod path;
 #[path = "path_unsupported.rs"]
 mod path;
 pub mod raw;
+mod resolved;
 mod userns;
 
 pub use attr::{Atime, MountAttr, Propagation};

@@ -17,6 +17,7 @@ use std::path::Path;
 
 use rustix::fs::{openat, openat2, FileType, Mode, OFlags, ResolveFlags};
 
+pub(crate) use crate::resolved::{Follow, Kind, Resolved};
 use crate::{Error, Op, Result};
 
 /// Runs `f` with `path` as a NUL-terminated string, on the stack when short.
@@ -40,64 +41,6 @@ pub(crate) fn with_c_path<T>(
         )),
         (Ok(()), None) => unreachable!("into_with_c_str returned Ok without calling back"),
     }
-}
-
-/// What an `O_PATH` fd refers to, from one `fstat`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Dir,
-    File,
-    Symlink,
-    BlockDevice,
-    CharDevice,
-    Fifo,
-    Socket,
-}
-
-impl Kind {
-    /// The kind as a phrase for error messages ("a FIFO").
-    pub(crate) fn describe(self) -> &'static str {
-        match self {
-            Kind::Dir => "a directory",
-            Kind::File => "a regular file",
-            Kind::Symlink => "a symlink",
-            Kind::BlockDevice => "a block device",
-            Kind::CharDevice => "a character device",
-            Kind::Fifo => "a FIFO",
-            Kind::Socket => "a socket",
-        }
-    }
-}
-
-/// A path resolved once: the `O_PATH` fd and what `fstat` said of it.
-#[derive(Debug)]
-pub(crate) struct Resolved {
-    pub(crate) fd: OwnedFd,
-    pub(crate) kind: Kind,
-    /// `st_dev`: the filesystem holding the inode.
-    pub(crate) dev: u64,
-    /// `st_ino`.
-    pub(crate) ino: u64,
-    /// `st_rdev`: the device number of a device node.
-    pub(crate) rdev: u64,
-    /// `st_size` (0 for a block device: see `seek` on an open fd instead).
-    pub(crate) size: u64,
-}
-
-/// How much of a path may be a symlink.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Follow {
-    /// Every component may be a symlink, the last one too (`mount --bind`'s
-    /// source, an image path).
-    All,
-    /// Symlinks are followed except in the last component, which is opened
-    /// as itself (`O_NOFOLLOW`), a trailing slash notwithstanding: a mount
-    /// target.
-    NotLast,
-    /// No component may be a symlink (`RESOLVE_NO_SYMLINKS`): `ELOOP`
-    /// otherwise. No caller needs it yet.
-    #[allow(dead_code)]
-    None,
 }
 
 /// Looks `path` up (relative to `dir` when not absolute) to an `O_PATH`,

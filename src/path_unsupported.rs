@@ -11,39 +11,7 @@ fn unsupported<T>(op: Op) -> Result<T> {
     Err(Error::Unsupported { op })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Dir,
-    File,
-    Symlink,
-    BlockDevice,
-    CharDevice,
-    Fifo,
-    Socket,
-}
-
-impl Kind {
-    pub(crate) fn describe(self) -> &'static str {
-        "a file"
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Resolved {
-    pub(crate) fd: OwnedFd,
-    pub(crate) kind: Kind,
-    pub(crate) dev: u64,
-    pub(crate) ino: u64,
-    pub(crate) rdev: u64,
-    pub(crate) size: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Follow {
-    All,
-    NotLast,
-    None,
-}
+pub(crate) use crate::resolved::{Follow, Kind, Resolved};
 
 pub(crate) fn resolve(_: BorrowedFd<'_>, _: &Path, _: Follow) -> Result<Resolved> {
     unsupported(Op::Open)
