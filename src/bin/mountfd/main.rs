@@ -387,7 +387,18 @@ fn bind(
         how
     ));
     let kind = mount_kind(&tree)?;
-    let created = target.attach(tree, kind)?;
+    attach_and_say(&target, tree, kind, log)
+}
+
+/// Attaches `mnt` on `target` and says so (and whether the target was
+/// created), as every mounting command ends.
+fn attach_and_say(
+    target: &Target,
+    mnt: DetachedMount,
+    kind: Kind,
+    log: &Log,
+) -> Result<(), Failure> {
+    let created = target.attach(mnt, kind)?;
     log.say(format_args!(
         "attached on {} by move_mount{}",
         target.shown().display(),
@@ -428,13 +439,7 @@ fn image(
     ));
     // On failure below, dropping `mnt` unmounts the filesystem, and the
     // autoclear loop device goes with it.
-    let created = target.attach(mnt, Kind::Dir)?;
-    log.say(format_args!(
-        "attached on {} by move_mount{}",
-        target.shown().display(),
-        if created { " (target created)" } else { "" }
-    ));
-    Ok(())
+    attach_and_say(&target, mnt, Kind::Dir, log)
 }
 
 fn overlay(
@@ -478,13 +483,7 @@ fn overlay(
             ""
         }
     ));
-    let created = target.attach(mnt, Kind::Dir)?;
-    log.say(format_args!(
-        "attached on {} by move_mount{}",
-        target.shown().display(),
-        if created { " (target created)" } else { "" }
-    ));
-    Ok(())
+    attach_and_say(&target, mnt, Kind::Dir, log)
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
