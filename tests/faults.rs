@@ -621,20 +621,15 @@ fn a_short_write_to_a_map_file_is_an_error_and_nothing_leaks() {
         let len = uid.to_proc_map().len() as u32;
         assert_ne!(len as usize, gid.to_proc_map().len());
         let before = Snapshot::take();
-        let err = std::thread::scope(|s| {
-            s.spawn(|| {
-                let cond = [fault::Arg::Eq {
-                    index: 2,
-                    value: len,
-                }];
-                // SAFETY: only `write`s of exactly `len` bytes on this
-                // thread return 0 without running; nothing else on it
-                // writes that many.
-                unsafe { fault::skip_syscall_if(libc::SYS_write, &cond) }.unwrap();
-                UserNs::new(&uid, &gid).map(drop).unwrap_err()
-            })
-            .join()
-            .unwrap()
+        let err = fault::on_own_thread(|| {
+            let cond = [fault::Arg::Eq {
+                index: 2,
+                value: len,
+            }];
+            // SAFETY: only `write`s of exactly `len` bytes on this thread
+            // return 0 without running; nothing else on it writes that many.
+            unsafe { fault::skip_syscall_if(libc::SYS_write, &cond) }.unwrap();
+            UserNs::new(&uid, &gid).map(drop).unwrap_err()
         });
         assert_eq!(err.errno(), Some(libc::EIO), "{err}");
         let path = err.path().expect("the error names the map file");

@@ -157,26 +157,22 @@ fn attach_where_ignored(
     opts: &LoopOptions,
     ignored: u32,
 ) -> mountfd::Result<LoopDevice> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: only LoopDevice issues these requests on this thread;
-            // it falls back on EINVAL from LOOP_CONFIGURE, and checks the
-            // device with LOOP_GET_STATUS64 after the request "succeeded".
-            unsafe {
-                fault::fail_ioctl(k::LOOP_CONFIGURE, libc::EINVAL).unwrap();
-                fault::skip_syscall_if(
-                    libc::SYS_ioctl,
-                    &[fault::Arg::Eq {
-                        index: 1,
-                        value: ignored,
-                    }],
-                )
-                .unwrap();
-            }
-            LoopDevice::attach(img, opts)
-        })
-        .join()
-        .unwrap()
+    fault::on_own_thread(|| {
+        // SAFETY: only LoopDevice issues these requests on this thread; it
+        // falls back on EINVAL from LOOP_CONFIGURE, and checks the device
+        // with LOOP_GET_STATUS64 after the request "succeeded".
+        unsafe {
+            fault::fail_ioctl(k::LOOP_CONFIGURE, libc::EINVAL).unwrap();
+            fault::skip_syscall_if(
+                libc::SYS_ioctl,
+                &[fault::Arg::Eq {
+                    index: 1,
+                    value: ignored,
+                }],
+            )
+            .unwrap();
+        }
+        LoopDevice::attach(img, opts)
     })
 }
 

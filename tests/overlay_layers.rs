@@ -261,6 +261,27 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 /// `FSCONFIG_SET_STRING` from `<linux/mount.h>`.
 const FSCONFIG_SET_STRING: u32 = 1;
 
+/// Runs `f` on a thread where every `FSCONFIG_SET_STRING` on fd `fd`
+/// fails with `EINVAL`.
+fn where_strings_on_fd_fail<R: Send>(fd: i32, f: impl FnOnce() -> R + Send) -> R {
+    fault::on_own_thread(|| {
+        let conds = [
+            fault::Arg::Eq {
+                index: 0,
+                value: fd as u32,
+            },
+            fault::Arg::Eq {
+                index: 1,
+                value: FSCONFIG_SET_STRING,
+            },
+        ];
+        // SAFETY: only fsconfig strings on one fd fail, which the library
+        // reports as errors; nothing else on this thread calls fsconfig.
+        unsafe { fault::fail_syscall_if(libc::SYS_fsconfig, &conds, libc::EINVAL) }.unwrap();
+        f()
+    })
+}
+
 #[test]
 fn a_kernel_refusing_lowerdir_plus_gets_one_escaped_lowerdir_string() {
     let _alone = common::exclusive();
@@ -292,29 +313,7 @@ fn a_kernel_refusing_lowerdir_plus_gets_one_escaped_lowerdir_string() {
         // overlay sets nothing but `lowerdir+` strings there before it
         // falls back, and the fallback's context is another fd.
         let first = fs::File::open("/dev/null").unwrap().as_raw_fd();
-        let mnt = std::thread::scope(|s| {
-            s.spawn(|| {
-                let conds = [
-                    fault::Arg::Eq {
-                        index: 0,
-                        value: first as u32,
-                    },
-                    fault::Arg::Eq {
-                        index: 1,
-                        value: FSCONFIG_SET_STRING,
-                    },
-                ];
-                // SAFETY: only fsconfig strings on one fd fail, which the
-                // library reports as errors; nothing else on this thread
-                // calls fsconfig.
-                unsafe { fault::fail_syscall_if(libc::SYS_fsconfig, &conds, libc::EINVAL) }
-                    .unwrap();
-                ov.mount(&MountAttr::new())
-            })
-            .join()
-            .unwrap()
-        })
-        .unwrap();
+        let mnt = where_strings_on_fd_fail(first, || ov.mount(&MountAttr::new())).unwrap();
         mnt.attach(&target).unwrap();
         // One `lowerdir` with ':' and '\' escaped: the odd layer is one
         // layer, in its place.
@@ -336,28 +335,11 @@ fn a_kernel_refusing_lowerdir_plus_gets_one_escaped_lowerdir_string() {
         // returned as it is, without a fallback.
         let d = fs::File::open(&bottom).unwrap();
         let first = fs::File::open("/dev/null").unwrap().as_raw_fd();
-        let err = std::thread::scope(|s| {
-            s.spawn(|| {
-                let conds = [
-                    fault::Arg::Eq {
-                        index: 0,
-                        value: first as u32,
-                    },
-                    fault::Arg::Eq {
-                        index: 1,
-                        value: FSCONFIG_SET_STRING,
-                    },
-                ];
-                // SAFETY: as above.
-                unsafe { fault::fail_syscall_if(libc::SYS_fsconfig, &conds, libc::EINVAL) }
-                    .unwrap();
-                Overlay::new()
-                    .lower(&top)
-                    .lower_fd(d.as_fd())
-                    .mount(&MountAttr::new())
-            })
-            .join()
-            .unwrap()
+        let err = where_strings_on_fd_fail(first, || {
+            Overlay::new()
+                .lower(&top)
+                .lower_fd(d.as_fd())
+                .mount(&MountAttr::new())
         })
         .unwrap_err();
         assert_eq!(err.errno(), Some(libc::EINVAL), "{err}");

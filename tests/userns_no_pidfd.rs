@@ -15,25 +15,23 @@ use mountfd::{DetachedMount, IdMap, UserNs};
 /// `CLONE_PIDFD` from `<linux/sched.h>`.
 const CLONE_PIDFD: u32 = 0x1000;
 
-/// Runs `f` on a thread whose `clone` calls fail with `errno` when they ask
-/// for a pidfd; other clones (threads, the namespace child without the flag)
-/// run.
-fn where_clone_pidfd_fails<R: Send>(errno: i32, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let cond = [fault::Arg::HasAnyBit {
-                index: 0,
-                mask: CLONE_PIDFD,
-            }];
-            // SAFETY: only `clone` with CLONE_PIDFD fails on this thread,
-            // which the standard library never asks for and `UserNs`
-            // handles as an error.
-            unsafe { fault::fail_syscall_if(libc::SYS_clone, &cond, errno) }.unwrap();
-            f()
-        })
-        .join()
-        .unwrap()
+/// Runs `f` on a thread whose `clone` calls fail with `errno` when their
+/// flags have any bit of `mask`; other clones (threads, the namespace child
+/// without those flags) run.
+fn where_clone_fails<R: Send>(mask: u32, errno: i32, f: impl FnOnce() -> R + Send) -> R {
+    fault::on_own_thread(|| {
+        let cond = [fault::Arg::HasAnyBit { index: 0, mask }];
+        // SAFETY: only `clone` with those flags fails on this thread: the
+        // standard library never asks for CLONE_PIDFD or CLONE_NEWUSER, and
+        // `UserNs` handles the failure as an error.
+        unsafe { fault::fail_syscall_if(libc::SYS_clone, &cond, errno) }.unwrap();
+        f()
     })
+}
+
+/// [`where_clone_fails`] for the clones that ask for a pidfd.
+fn where_clone_pidfd_fails<R: Send>(errno: i32, f: impl FnOnce() -> R + Send) -> R {
+    where_clone_fails(CLONE_PIDFD, errno, f)
 }
 
 #[test]
@@ -75,19 +73,8 @@ fn without_clone_pidfd_the_namespace_is_made_by_pid_with_the_right_maps() {
         // Once without pidfds, an EINVAL from `clone` is an error like any
         // other, not a reason to fall back again (which would recurse for
         // ever): here every clone that makes a user namespace fails.
-        let err = std::thread::scope(|s| {
-            s.spawn(|| {
-                let cond = [fault::Arg::HasAnyBit {
-                    index: 0,
-                    mask: libc::CLONE_NEWUSER as u32,
-                }];
-                // SAFETY: only `clone` with CLONE_NEWUSER fails on this
-                // thread, which only `UserNs` asks for.
-                unsafe { fault::fail_syscall_if(libc::SYS_clone, &cond, libc::EINVAL) }.unwrap();
-                UserNs::new(&uid, &gid).map(drop).unwrap_err()
-            })
-            .join()
-            .unwrap()
+        let err = where_clone_fails(libc::CLONE_NEWUSER as u32, libc::EINVAL, || {
+            UserNs::new(&uid, &gid).map(drop).unwrap_err()
         });
         assert_eq!(err.errno(), Some(libc::EINVAL), "{err}");
         before.assert_unchanged("a failed clone", Duration::ZERO);

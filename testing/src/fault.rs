@@ -211,6 +211,17 @@ fn last_os(op: &'static str) -> FaultError {
     }
 }
 
+/// Runs `f` on a new thread and returns what it returns: where a test
+/// installs a filter, which stays with its thread for life and must not
+/// reach the test harness's own threads.
+///
+/// # Panics
+///
+/// If `f` panics: the caller then panics too.
+pub fn on_own_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
 /// Makes system call `nr` fail with `errno` on the calling thread, for the
 /// rest of its life (and in every process it creates from now on).
 ///
@@ -619,11 +630,6 @@ mod tests {
     const SYS_FCNTL: libc::c_long = libc::SYS_fcntl;
     #[cfg(target_pointer_width = "32")]
     const SYS_FCNTL: libc::c_long = libc::SYS_fcntl64;
-
-    /// Runs `f` on a thread of its own, as a filter must be.
-    fn on_own_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-        std::thread::scope(|s| s.spawn(f).join().unwrap())
-    }
 
     #[test]
     fn errnos_outside_1_to_4095_are_refused_before_anything_is_installed() {
