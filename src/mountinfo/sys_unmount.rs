@@ -109,7 +109,7 @@ pub(crate) fn unmount_exact(fd: OwnedFd, flags: u32, shown: &Path) -> Result<()>
 
 /// The path the kernel gives an fd: for a mount root, its mount point.
 pub(crate) fn fd_mount_point(fd: BorrowedFd<'_>) -> Result<PathBuf> {
-    let link = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+    let link = crate::path::fd_path(fd);
     let target = rustix::fs::readlink(&link, Vec::new())
         .map_err(|e| Error::sys_at(Op::Readlink, Some(Path::new(&link)), e))?;
     Ok(path_of(target.as_bytes()))
@@ -133,7 +133,7 @@ pub(crate) fn top_mount_id(
 
 /// `umount2("/proc/thread-self/fd/DIR/NAME", flags | UMOUNT_NOFOLLOW)`.
 pub(crate) fn unmount_at(dir: BorrowedFd<'_>, name: &Path, flags: u32, shown: &Path) -> Result<()> {
-    let mut p = PathBuf::from(format!("/proc/thread-self/fd/{}", dir.as_raw_fd()));
+    let mut p = PathBuf::from(crate::path::fd_path(dir));
     p.push(name);
     with_c_path(&p, |c| {
         sm::umount2(c, flags | libc::UMOUNT_NOFOLLOW as u32)
